@@ -1,0 +1,5 @@
+import sys
+
+from hydrorl.cli import main
+
+sys.exit(main())

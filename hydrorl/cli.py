@@ -1,0 +1,72 @@
+"""The ``hydrorl`` command line: set up the demo, inspect a database, add systems and forecasts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hydrorl.errors import HydroRLError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hydrorl", description=__doc__)
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=None,
+        help="SQLAlchemy URL or SQLite file path (default: $HYDRORL_DATABASE_URL or "
+        "~/.hydrorl/hydrorl.db)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="create the embedded demo (system, forecast, project)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scenarios", type=int, default=20)
+    p.add_argument("--years", type=int, default=5)
+
+    sub.add_parser("info", help="summarise what the database holds")
+
+    p = sub.add_parser("system", help="create a hydro system from a YAML or JSON file")
+    p.add_argument("file")
+
+    p = sub.add_parser("upload", help="upload a forecast file (CSV, Parquet, Excel) for a system")
+    p.add_argument("system")
+    p.add_argument("file")
+    p.add_argument("--name", default=None, help="forecast name (default: the file name)")
+    p.add_argument("--allow-duplicate", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from hydrorl.workbench import connect  # heavy imports only once the arguments are fine
+
+    try:
+        wb = connect(args.db)
+        if args.command == "demo":
+            print(f"Setting up the demo in {wb.database!r} ...", flush=True)
+            result = wb.setup_demo(seed=args.seed, scenarios=args.scenarios, years=args.years)
+            made = ", ".join(result["created"]) or "nothing (it was there already)"
+            print(f"Created: {made}")
+            print(wb.summary())
+        elif args.command == "info":
+            print(wb.summary())
+        elif args.command == "system":
+            system = wb.create_system(args.file)
+            print(f"Created system {system.name!r} with {len(system.reservoirs)} reservoirs "
+                  f"and {len(system.power_stations)} power stations")
+        elif args.command == "upload":
+            info = wb.upload_forecast(args.system, args.file, args.name,
+                                      allow_duplicate=args.allow_duplicate)
+            print(f"Uploaded forecast {info.name!r}: {len(info.scenario_names)} scenarios x "
+                  f"{info.n_steps} steps of {info.step} from {info.start_time}")
+        wb.close()
+    except HydroRLError as e:
+        print(f"hydrorl: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

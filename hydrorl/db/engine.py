@@ -1,0 +1,149 @@
+"""Opening a HydroRL database: engine, SQLite pragmas, sessions and migrations.
+
+Any SQLAlchemy URL works.  For SQLite every connection gets WAL journaling, a
+busy timeout and foreign keys, and transactions are begun by us (``BEGIN`` or,
+for writes, ``BEGIN IMMEDIATE``) rather than by the ``sqlite3`` module, whose
+implicit transactions neither cover DDL nor take the write lock up front.  This
+is the only place that speaks SQLite's own SQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from hydrorl import settings
+from hydrorl.errors import DatabaseError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_WRITE_OPTION = "hydrorl_write"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration for HydroRL's migrations, bound to ``connection`` if given."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest schema revision this version of HydroRL knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None  # the package always ships a first revision
+    return head
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let us issue BEGIN ourselves (see the module docstring).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {settings.sqlite_busy_timeout_ms()}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for ``url`` with HydroRL's per-connection settings."""
+    sa_url = sa.make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        database = sa_url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(sa_url)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sa.create_engine(sa_url, pool_pre_ping=True)
+
+
+class Database:
+    """An opened, migrated HydroRL database.
+
+    ``read()`` and ``write()`` give sessions framed by the caller: the block
+    commits when it ends without an error and rolls back otherwise.  Keep write
+    blocks short: other processes wait on them.
+    """
+
+    def __init__(self, url: str | None = None, *, upgrade: bool = True) -> None:
+        self.url = url or settings.default_database_url()
+        try:
+            self.engine = create_engine(self.url)
+            if upgrade:
+                self.upgrade()
+        except sa.exc.SQLAlchemyError as e:
+            raise DatabaseError(f"cannot open the database {self._display_url}: {e}") from e
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def _display_url(self) -> str:
+        return sa.make_url(self.url).render_as_string(hide_password=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None for an empty database)."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest revision; a no-op when it is there already."""
+        head = head_revision()
+        if self.revision() == head:
+            return
+        with self.engine.connect() as conn:
+            # The write lock makes a second process wait here, then find the work done.
+            conn = conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                current = MigrationContext.configure(conn).get_current_revision()
+                if current != head:
+                    command.upgrade(alembic_config(conn), "head")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; nothing it changes is kept."""
+        with self._sessions() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose changes are committed in one transaction at the end of the block."""
+        with self._sessions() as session:
+            # Taking the connection begins the transaction, with the write lock on SQLite.
+            session.connection(execution_options={_WRITE_OPTION: True})
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        """Close every pooled connection (call before forking or when done)."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self._display_url!r})"
+

@@ -1,0 +1,82 @@
+"""Projects and their training settings.
+
+A project fixes what is trained on a hydro system: the algorithm, its
+hyper-parameters, the budget, the number of agents and the design of training
+episodes.  Settings are a frozen dataclass, stored as JSON with the project (and
+copied onto every run) so that any run can be reproduced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from hydrorl.errors import ValidationError
+
+#: The Stable-Baselines3 algorithms HydroRL trains.
+ALGORITHMS = ("PPO", "SAC", "TD3", "A2C")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSettings:
+    """How the agents of a project are trained.
+
+    Attributes:
+        algorithm: one of :data:`ALGORITHMS`.
+        timesteps: environment steps per agent.
+        agents: agents trained in parallel, each with its own seed.
+        seed: seed of the first agent; agent ``i`` uses ``seed + i``.
+        hyperparameters: keyword arguments for the SB3 algorithm (e.g. ``learning_rate``).
+        episode_steps: length of a training episode window in forecast steps
+            (0: the whole horizon).
+        random_start: training windows start at a random step.
+        random_start_volumes: training episodes start from random volumes.
+        forecast_horizon_steps: future price/inflow steps shown to the agent (0: none).
+    """
+
+    algorithm: str = "PPO"
+    timesteps: int = 100_000
+    agents: int = 5
+    seed: int = 0
+    hyperparameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    episode_steps: int = 8 * 7 * 4
+    random_start: bool = True
+    random_start_volumes: bool = True
+    forecast_horizon_steps: int = 0
+
+    def validate(self) -> TrainingSettings:
+        if self.algorithm not in ALGORITHMS:
+            raise ValidationError(
+                f"training settings: unknown algorithm {self.algorithm!r}; "
+                f"choose one of {', '.join(ALGORITHMS)}"
+            )
+        for field, minimum in (("timesteps", 1), ("agents", 1), ("episode_steps", 0),
+                               ("forecast_horizon_steps", 0), ("seed", 0)):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValidationError(
+                    f"training settings: {field} = {value!r} must be an integer >= {minimum}"
+                )
+        if not isinstance(self.hyperparameters, Mapping):
+            raise ValidationError("training settings: hyperparameters must be a mapping")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["hyperparameters"] = dict(self.hyperparameters)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingSettings:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValidationError(
+                f"training settings: unknown field(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(names))}"
+            )
+        return cls(**data).validate()
+
+    def replace(self, **changes: Any) -> TrainingSettings:
+        return dataclasses.replace(self, **changes).validate()

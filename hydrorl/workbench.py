@@ -1,0 +1,345 @@
+"""The workbench: HydroRL's one high-level interface (DESIGN.md §4).
+
+``hydrorl.connect()`` returns a :class:`Workbench`; its verbs hide the tables
+and hand back plain data: pandas DataFrames for tables and series, frozen
+dataclasses for single objects.  The UI components, notebooks, CLI and HTTP
+server are built on this object only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from hydrorl import demo
+from hydrorl.db import Database, models
+from hydrorl.db import forecasts as forecast_store
+from hydrorl.db import projects as project_store
+from hydrorl.db import systems as system_store
+from hydrorl.forecast import ForecastTable, read_forecast
+from hydrorl.project import TrainingSettings
+from hydrorl.system import HydroSystem, PowerStation
+
+SystemSource = HydroSystem | Mapping[str, Any] | str | Path
+ForecastSource = str | Path | pd.DataFrame | ForecastTable
+
+
+@dataclasses.dataclass(frozen=True)
+class ForecastInfo:
+    """A stored forecast: its time grid, scenarios and the upload it came from."""
+
+    id: int
+    name: str
+    system: str
+    start_time: pd.Timestamp
+    step: pd.Timedelta
+    n_steps: int
+    scenario_names: tuple[str, ...]
+    file_name: str | None
+    content_hash: str | None
+    description: str = ""
+
+    @property
+    def end_time(self) -> pd.Timestamp:
+        return self.start_time + self.step * self.n_steps
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectInfo:
+    """A stored project and its training settings."""
+
+    id: int
+    name: str
+    system: str
+    settings: TrainingSettings
+    description: str = ""
+
+
+def connect(url: str | None = None) -> Workbench:
+    """Open (creating or upgrading as needed) a HydroRL database and return its workbench.
+
+    ``url`` is any SQLAlchemy URL; by default ``$HYDRORL_DATABASE_URL`` or the
+    SQLite file ``~/.hydrorl/hydrorl.db`` (``$HYDRORL_HOME`` moves the folder).
+    A plain file path is taken as an SQLite file.
+    """
+    if url is not None and "://" not in url:
+        url = f"sqlite:///{Path(url).expanduser().resolve()}"
+    return Workbench(Database(url))
+
+
+class Workbench:
+    """Systems, forecasts and projects of one HydroRL database."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @property
+    def url(self) -> str:
+        return self.database.url
+
+    def close(self) -> None:
+        self.database.dispose()
+
+    def __enter__(self) -> Workbench:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<hydrorl.Workbench {self.database!r}>"
+
+    # ------------------------------------------------------------------ systems
+
+    def create_system(self, system: SystemSource) -> HydroSystem:
+        """Store a hydro system given as a HydroSystem, a mapping or a YAML/JSON file path."""
+        if isinstance(system, str | Path):
+            spec = HydroSystem.from_file(system)
+        elif isinstance(system, Mapping):
+            spec = HydroSystem.from_dict(system)
+        else:
+            spec = system.validate()
+        with self.database.write() as session:
+            system_store.add_system(session, spec)
+        return spec
+
+    def systems(self) -> pd.DataFrame:
+        """All systems, with counts of reservoirs, stations, forecasts and projects."""
+        with self.database.read() as session:
+            return system_store.list_systems(session)
+
+    def system(self, name: str | int) -> HydroSystem:
+        """A stored system as plain data."""
+        with self.database.read() as session:
+            return system_store.to_spec(system_store.get_system(session, name))
+
+    def reservoirs(self, system: str | int) -> pd.DataFrame:
+        """The reservoirs of a system, one row each, in definition order."""
+        spec = self.system(system)
+        frame = pd.DataFrame([dataclasses.asdict(r) for r in spec.reservoirs])
+        frame["spill_to"] = [spec.spill_target(r.name) for r in spec.reservoirs]
+        frame["energy_to_sea_kwh_m3"] = [spec.energy_to_sea_kwh_m3(r.name) for r in spec.reservoirs]
+        return frame
+
+    def power_stations(self, system: str | int) -> pd.DataFrame:
+        """The power stations of a system, one row each (downstream None: the sea)."""
+        spec = self.system(system)
+        columns = [f.name for f in dataclasses.fields(PowerStation)]
+        return pd.DataFrame([dataclasses.asdict(s) for s in spec.power_stations], columns=columns)
+
+    def delete_system(self, name: str | int, *, cascade: bool = False) -> None:
+        """Delete a system; with forecasts or projects only when ``cascade`` is true."""
+        with self.database.write() as session:
+            system_store.delete_system(session, name, cascade=cascade)
+
+    # ------------------------------------------------------------------ forecasts
+
+    def read_forecast(self, source: ForecastSource, *, name: str | None = None) -> ForecastTable:
+        """Read and validate a forecast without storing it (a preview)."""
+        if isinstance(source, ForecastTable):
+            return source
+        return read_forecast(source, name=name)
+
+    def upload_forecast(
+        self,
+        system: str | int,
+        source: ForecastSource,
+        name: str | None = None,
+        *,
+        description: str = "",
+        allow_duplicate: bool = False,
+    ) -> ForecastInfo:
+        """Validate and store a forecast for ``system`` in one transaction.
+
+        ``source`` is a CSV, Parquet or Excel file, a DataFrame (format: see
+        :mod:`hydrorl.forecast`) or a ForecastTable.  On any error nothing is
+        written.  The same content uploaded twice raises DuplicateUploadError
+        unless ``allow_duplicate`` is true.
+        """
+        table = self.read_forecast(source)
+        if name is None:
+            name = Path(table.source_name).stem if table.source_format != "dataframe" else None
+            if not name:
+                raise ValueError("name the forecast: name='...'")
+        with self.database.write() as session:
+            system_row = system_store.get_system(session, system)
+            row = forecast_store.add_forecast(
+                session,
+                system_row,
+                table,
+                name,
+                description=description,
+                allow_duplicate=allow_duplicate,
+            )
+            return _forecast_info(row)
+
+    def forecasts(self, system: str | int | None = None) -> pd.DataFrame:
+        """All forecasts (of one system if given)."""
+        with self.database.read() as session:
+            row = system_store.get_system(session, system) if system is not None else None
+            return forecast_store.list_forecasts(session, row)
+
+    def forecast(self, name: str | int, system: str | int | None = None) -> ForecastInfo:
+        with self.database.read() as session:
+            return _forecast_info(self._forecast_row(session, name, system))
+
+    def scenarios(self, forecast: str | int, system: str | int | None = None) -> pd.DataFrame:
+        """The scenarios of a forecast (one SeriesLink each)."""
+        with self.database.read() as session:
+            return forecast_store.list_scenarios(session, self._forecast_row(session, forecast, system))
+
+    def forecast_table(
+        self,
+        forecast: str | int,
+        scenarios: Sequence[str | int] | None = None,
+        system: str | int | None = None,
+    ) -> ForecastTable:
+        """Stored values as arrays of shape (scenarios, steps): the fast path for plots and physics."""
+        with self.database.read() as session:
+            row = self._forecast_row(session, forecast, system)
+            return forecast_store.read_table(session, row, scenarios)
+
+    def forecast_data(
+        self,
+        forecast: str | int,
+        scenarios: Sequence[str | int] | None = None,
+        system: str | int | None = None,
+    ) -> pd.DataFrame:
+        """Stored values in the upload's long format: time, scenario, price, inflow."""
+        return self.forecast_table(forecast, scenarios, system).to_frame()
+
+    def uploads(self) -> pd.DataFrame:
+        """Every upload: file name, format, content hash, size, rows, time."""
+        u = models.Upload
+        with self.database.read() as session:
+            stmt = sa.select(u.id, u.file_name, u.file_format, u.content_hash, u.size_bytes,
+                             u.row_count, u.uploaded_at).order_by(u.id)
+            return pd.DataFrame(session.execute(stmt).all(),
+                                columns=list(stmt.selected_columns.keys()))
+
+    def delete_forecast(self, name: str | int, system: str | int | None = None) -> None:
+        with self.database.write() as session:
+            forecast_store.delete_forecast(session, self._forecast_row(session, name, system))
+
+    def _forecast_row(
+        self, session: Any, name: str | int, system: str | int | None
+    ) -> models.Forecast:
+        system_row = system_store.get_system(session, system) if system is not None else None
+        return forecast_store.get_forecast(session, name, system_row)
+
+    # ------------------------------------------------------------------ projects
+
+    def create_project(
+        self,
+        system: str | int,
+        name: str,
+        settings: TrainingSettings | Mapping[str, Any] | None = None,
+        *,
+        description: str = "",
+        **overrides: Any,
+    ) -> ProjectInfo:
+        """Create a project on ``system``; settings default to :class:`TrainingSettings`."""
+        if settings is None:
+            settings = TrainingSettings()
+        elif isinstance(settings, Mapping):
+            settings = TrainingSettings.from_dict(settings)
+        settings = settings.replace(**overrides) if overrides else settings.validate()
+        with self.database.write() as session:
+            system_row = system_store.get_system(session, system)
+            row = project_store.add_project(session, system_row, name, settings, description)
+            return _project_info(row)
+
+    def projects(self, system: str | int | None = None) -> pd.DataFrame:
+        with self.database.read() as session:
+            row = system_store.get_system(session, system) if system is not None else None
+            return project_store.list_projects(session, row)
+
+    def project(self, name: str | int, system: str | int | None = None) -> ProjectInfo:
+        with self.database.read() as session:
+            system_row = system_store.get_system(session, system) if system is not None else None
+            return _project_info(project_store.get_project(session, name, system_row))
+
+    def delete_project(self, name: str | int, system: str | int | None = None) -> None:
+        with self.database.write() as session:
+            system_row = system_store.get_system(session, system) if system is not None else None
+            session.delete(project_store.get_project(session, name, system_row))
+
+    # ------------------------------------------------------------------ demo
+
+    def setup_demo(self, *, seed: int = 0, scenarios: int = 20, years: int = 5) -> dict[str, Any]:
+        """Create the demo system, forecast and project where they are missing; say what is there."""
+        created = []
+        names = set(self.systems()["name"])
+        if demo.DEMO_SYSTEM_NAME not in names:
+            self.create_system(demo.demo_system())
+            created.append("system")
+        if demo.DEMO_FORECAST_NAME not in set(self.forecasts(demo.DEMO_SYSTEM_NAME)["name"]):
+            table = demo.demo_forecast(seed=seed, scenarios=scenarios, years=years)
+            self.upload_forecast(demo.DEMO_SYSTEM_NAME, table, demo.DEMO_FORECAST_NAME,
+                                 description=table.source_name, allow_duplicate=True)
+            created.append("forecast")
+        if demo.DEMO_PROJECT_NAME not in set(self.projects(demo.DEMO_SYSTEM_NAME)["name"]):
+            self.create_project(demo.DEMO_SYSTEM_NAME, demo.DEMO_PROJECT_NAME,
+                                description="PPO agents on the demo river")
+            created.append("project")
+        return {
+            "created": created,
+            "system": self.system(demo.DEMO_SYSTEM_NAME),
+            "forecast": self.forecast(demo.DEMO_FORECAST_NAME, demo.DEMO_SYSTEM_NAME),
+            "project": self.project(demo.DEMO_PROJECT_NAME, demo.DEMO_SYSTEM_NAME),
+        }
+
+    def summary(self) -> str:
+        """A short text of what the database holds."""
+        lines = [f"HydroRL database: {self.database!r}"]
+        systems = self.systems()
+        if systems.empty:
+            lines.append("  (empty: run `hydrorl demo` or create a system)")
+        for row in systems.itertuples():
+            lines.append(f"  system {row.name!r}: {row.reservoirs} reservoirs, "
+                         f"{row.power_stations} power stations")
+            for f in self.forecasts(row.name).itertuples():
+                lines.append(f"    forecast {f.name!r}: {f.scenarios} scenarios x {f.n_steps} "
+                             f"steps of {_step_text(f.step)} from {f.start_time} to {f.end_time}")
+            for p in self.projects(row.name).itertuples():
+                lines.append(f"    project {p.name!r}: {p.algorithm}, {p.agents} agents x "
+                             f"{p.timesteps} timesteps, {p.runs} runs")
+        return "\n".join(lines)
+
+
+def _forecast_info(row: models.Forecast) -> ForecastInfo:
+    return ForecastInfo(
+        id=row.id,
+        name=row.name,
+        system=row.system.name,
+        start_time=pd.Timestamp(row.start_time),
+        step=pd.Timedelta(seconds=row.step_seconds),
+        n_steps=row.n_steps,
+        scenario_names=tuple(s.scenario_name for s in row.series_links),
+        file_name=row.upload.file_name if row.upload else None,
+        content_hash=row.upload.content_hash if row.upload else None,
+        description=row.description,
+    )
+
+
+def _project_info(row: models.Project) -> ProjectInfo:
+    return ProjectInfo(
+        id=row.id,
+        name=row.name,
+        system=row.system.name,
+        settings=TrainingSettings.from_dict(row.settings),
+        description=row.description,
+    )
+
+
+def _step_text(step: pd.Timedelta) -> str:
+    seconds = int(step.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
