@@ -122,7 +122,9 @@ class Workbench:
         """The reservoirs of a system, one row each, in definition order."""
         spec = self.system(system)
         frame = pd.DataFrame([dataclasses.asdict(r) for r in spec.reservoirs])
-        frame["spill_to"] = [spec.spill_target(r.name) for r in spec.reservoirs]
+        # object dtype keeps None (the sea) as None rather than NaN
+        frame["spill_to"] = pd.Series([spec.spill_target(r.name) for r in spec.reservoirs],
+                                      dtype=object)
         frame["energy_to_sea_kwh_m3"] = [spec.energy_to_sea_kwh_m3(r.name) for r in spec.reservoirs]
         return frame
 
@@ -130,7 +132,9 @@ class Workbench:
         """The power stations of a system, one row each (downstream None: the sea)."""
         spec = self.system(system)
         columns = [f.name for f in dataclasses.fields(PowerStation)]
-        return pd.DataFrame([dataclasses.asdict(s) for s in spec.power_stations], columns=columns)
+        frame = pd.DataFrame([dataclasses.asdict(s) for s in spec.power_stations], columns=columns)
+        frame["downstream"] = pd.Series([s.downstream for s in spec.power_stations], dtype=object)
+        return frame
 
     def delete_system(self, name: str | int, *, cascade: bool = False) -> None:
         """Delete a system; with forecasts or projects only when ``cascade`` is true."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
+from alembic import util as alembic_util
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -88,7 +89,7 @@ class Database:
             self.engine = create_engine(self.url)
             if upgrade:
                 self.upgrade()
-        except sa.exc.SQLAlchemyError as e:
+        except (sa.exc.SQLAlchemyError, alembic_util.CommandError) as e:
             raise DatabaseError(f"cannot open the database {self._display_url}: {e}") from e
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -108,8 +109,16 @@ class Database:
     def upgrade(self) -> None:
         """Bring the schema to the newest revision; a no-op when it is there already."""
         head = head_revision()
-        if self.revision() == head:
+        current = self.revision()
+        if current == head:
             return
+        known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+        if current is not None and current not in known:
+            raise DatabaseError(
+                f"the database {self._display_url} is at schema revision {current!r}, which this "
+                f"version of HydroRL does not know (newest: {head!r}); it was written by a newer "
+                f"HydroRL: upgrade the hydrorl package"
+            )
         with self.engine.connect() as conn:
             # The write lock makes a second process wait here, then find the work done.
             conn = conn.execution_options(**{_WRITE_OPTION: True})

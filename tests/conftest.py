@@ -1,0 +1,70 @@
+"""Shared fixtures: real SQLite files in a temporary folder, a small system and forecast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hydrorl
+from hydrorl.system import HydroSystem, PowerStation, Reservoir
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No test may touch the user's ~/.hydrorl database.
+    monkeypatch.setenv("HYDRORL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HYDRORL_DATABASE_URL", raising=False)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "hydrorl.db"
+
+
+@pytest.fixture
+def wb(db_path: Path):
+    workbench = hydrorl.connect(f"sqlite:///{db_path}")
+    yield workbench
+    workbench.close()
+
+
+def two_reservoir_system(name: str = "Twin") -> HydroSystem:
+    return HydroSystem(
+        name=name,
+        reservoirs=(
+            Reservoir("Top", 0.0, 100.0, 0.7),
+            Reservoir("Bottom", 1.0, 10.0, 0.3),
+        ),
+        power_stations=(
+            PowerStation("Top PS", "Top", "Bottom", 50.0, 1.0),
+            PowerStation("Bottom PS", "Bottom", None, 60.0, 0.4),
+        ),
+    )
+
+
+@pytest.fixture
+def system(wb: hydrorl.Workbench) -> HydroSystem:
+    return wb.create_system(two_reservoir_system())
+
+
+def long_forecast(
+    scenarios: int = 3, steps: int = 16, step: str = "3h", start: str = "2027-01-01", seed: int = 1
+) -> pd.DataFrame:
+    """A small valid forecast in the long format, scenario-major, with varied floats."""
+    rng = np.random.default_rng(seed)
+    times = pd.date_range(start, periods=steps, freq=step)
+    frames = [
+        pd.DataFrame(
+            {
+                "time": times,
+                "scenario": f"s{s}",
+                "price": rng.normal(40.0, 10.0, steps),
+                "inflow": rng.gamma(2.0, 20.0, steps),
+            }
+        )
+        for s in range(scenarios)
+    ]
+    return pd.concat(frames, ignore_index=True)
