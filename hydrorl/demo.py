@@ -71,9 +71,9 @@ def demo_forecast(
     )
     rng = np.random.default_rng(seed)
     n_t = len(times)
-    doy = times.dayofyear.to_numpy() - 1 + times.hour.to_numpy() / 24.0  # fractional day of year
+    doy = times.day_of_year.to_numpy() - 1 + times.hour.to_numpy() / 24.0  # fractional day of year
     hour = times.hour.to_numpy()
-    weekday = times.dayofweek.to_numpy()
+    weekday = times.day_of_week.to_numpy()
     year_index = (times.year - start.year).to_numpy()
     steps_per_day = 24 // step_hours
 

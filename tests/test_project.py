@@ -1,0 +1,51 @@
+"""Projects and their training settings."""
+
+from __future__ import annotations
+
+import pytest
+
+import hydrorl
+from hydrorl import TrainingSettings
+
+
+def test_a_project_stores_its_settings(wb: hydrorl.Workbench, system: object) -> None:
+    info = wb.create_project("Twin", "baseline", description="first try")
+    assert info.settings == TrainingSettings()
+    assert info.settings.agents == 5 and info.settings.algorithm == "PPO"
+    tuned = wb.create_project(
+        "Twin", "sac", {"algorithm": "SAC", "hyperparameters": {"learning_rate": 3e-4}},
+        timesteps=5000,
+    )
+    assert tuned.settings.algorithm == "SAC" and tuned.settings.timesteps == 5000
+    assert wb.project("sac").settings.hyperparameters == {"learning_rate": 3e-4}
+    listed = wb.projects()
+    assert listed[["name", "algorithm", "timesteps", "agents", "runs"]].values.tolist() == [
+        ["baseline", "PPO", 100_000, 5, 0], ["sac", "SAC", 5000, 5, 0]
+    ]
+    wb.delete_project("baseline")
+    assert wb.projects()["name"].tolist() == ["sac"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"algorithm": "DQN"}, "unknown algorithm 'DQN'; choose one of PPO, SAC, TD3, A2C"),
+        ({"agents": 0}, "agents = 0 must be an integer >= 1"),
+        ({"timesteps": 2.5}, "timesteps = 2.5 must be an integer"),
+        ({"learning_rate": 1e-3}, "unknown field\\(s\\) learning_rate"),
+    ],
+)
+def test_bad_settings_are_refused(
+    wb: hydrorl.Workbench, system: object, settings: dict, message: str
+) -> None:
+    with pytest.raises(hydrorl.ValidationError, match=message):
+        wb.create_project("Twin", "bad", settings)
+    assert wb.projects().empty
+
+
+def test_project_names_are_unique_per_system(wb: hydrorl.Workbench, system: object) -> None:
+    wb.create_project("Twin", "p")
+    with pytest.raises(hydrorl.AlreadyExistsError):
+        wb.create_project("Twin", "p")
+    with pytest.raises(hydrorl.NotFoundError, match="no project 'q'; known projects: 'p'"):
+        wb.project("q")
