@@ -1,0 +1,107 @@
+"""A component to browse systems and forecasts: tables of the cascade, price and inflow plots."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh options used below)
+import pandas as pd
+import panel as pn
+import param
+
+from hydrorl.workbench import Workbench
+
+
+def daily_means(data: pd.DataFrame) -> pd.DataFrame:
+    """Daily means of price and inflow per scenario, from a long forecast frame."""
+    if data.empty:
+        return data
+    grouped = data.set_index("time").groupby("scenario")[["price", "inflow"]]
+    return grouped.resample("D").mean().reset_index()
+
+
+def forecast_plot(daily: pd.DataFrame, title: str = "") -> hv.Layout:
+    """Price over inflow, one curve per scenario."""
+    opts = {"width": 760, "height": 230, "show_grid": True}
+    if daily.empty:
+        empty = hv.Curve([], "time", "value")
+        return (empty + empty).cols(1)
+    price = hv.Curve(daily, "time", ["price", "scenario"]).groupby("scenario").overlay()
+    inflow = hv.Curve(daily, "time", ["inflow", "scenario"]).groupby("scenario").overlay()
+    hover = {"tools": ["hover"]}
+    return (
+        price.map(lambda c: c.opts(**hover), hv.Curve).opts(
+            ylabel="price (EUR/MWh)", title=title, **opts
+        )
+        + inflow.map(lambda c: c.opts(**hover), hv.Curve).opts(ylabel="inflow (m³/s)", **opts)
+    ).cols(1)
+
+
+class ForecastExplorer(pn.viewable.Viewer):
+    """Pick a system, a forecast and scenarios; see the cascade and the daily price and inflow."""
+
+    system = param.Selector(objects=[], doc="Hydro system")
+    forecast = param.Selector(objects=[], doc="Forecast of the system")
+    scenarios = param.ListSelector(default=[], objects=[], doc="Scenarios to plot")
+
+    def __init__(self, workbench: Workbench, **params: object) -> None:
+        self.workbench = workbench
+        super().__init__(**params)
+        systems = list(workbench.systems()["name"])
+        self.param.system.objects = systems
+        if systems and self.system is None:
+            self.system = systems[0]
+        self._on_system()
+
+    @param.depends("system", watch=True)
+    def _on_system(self) -> None:
+        names = [] if self.system is None else list(self.workbench.forecasts(self.system)["name"])
+        self.param.forecast.objects = names
+        self.forecast = names[0] if names else None
+        self._on_forecast()
+
+    @param.depends("forecast", watch=True)
+    def _on_forecast(self) -> None:
+        names: list[str] = []
+        if self.forecast is not None:
+            names = list(self.workbench.forecast(self.forecast, self.system).scenario_names)
+        self.param.scenarios.objects = names
+        self.scenarios = names[:3]
+
+    @param.depends("system")
+    def reservoirs(self) -> pn.widgets.Tabulator:
+        frame = pd.DataFrame() if self.system is None else self.workbench.reservoirs(self.system)
+        return pn.widgets.Tabulator(frame, show_index=False, disabled=True, sizing_mode="stretch_width")
+
+    @param.depends("system")
+    def power_stations(self) -> pn.widgets.Tabulator:
+        frame = (
+            pd.DataFrame() if self.system is None else self.workbench.power_stations(self.system)
+        )
+        return pn.widgets.Tabulator(frame, show_index=False, disabled=True, sizing_mode="stretch_width")
+
+    def data(self) -> pd.DataFrame:
+        """The selected scenarios of the selected forecast, long format."""
+        if self.forecast is None or not self.scenarios:
+            return pd.DataFrame(columns=["time", "scenario", "price", "inflow"])
+        return self.workbench.forecast_data(self.forecast, list(self.scenarios), self.system)
+
+    @param.depends("forecast", "scenarios")
+    def plot(self) -> pn.pane.HoloViews:
+        return pn.pane.HoloViews(forecast_plot(daily_means(self.data()), f"{self.forecast or ''}"))
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        controls = pn.Param(
+            self.param,
+            widgets={"scenarios": pn.widgets.MultiChoice},
+            show_name=False,
+            width=300,
+        )
+        return pn.Row(
+            controls,
+            pn.Column(
+                pn.pane.Markdown("### Reservoirs"), self.reservoirs,
+                pn.pane.Markdown("### Power stations"), self.power_stations,
+                pn.pane.Markdown("### Forecast (daily means)"), self.plot,
+                sizing_mode="stretch_width",
+            ),
+        )

@@ -1,0 +1,75 @@
+"""The overview component, driven through its params, and the dashboard served for real."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import hydrorl
+from hydrorl.ui import ForecastExplorer
+from tests.conftest import long_forecast, two_reservoir_system
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_explorer_follows_system_forecast_and_scenarios(wb: hydrorl.Workbench) -> None:
+    wb.setup_demo(scenarios=3, years=1)
+    wb.create_system(two_reservoir_system())
+    wb.upload_forecast("Twin", long_forecast(scenarios=2, steps=16), "twin forecast")
+    explorer = ForecastExplorer(wb)
+    assert explorer.system == "Demo river"
+    assert explorer.forecast == "Demo forecast"
+    assert explorer.scenarios == ["S01", "S02", "S03"]
+    assert explorer.reservoirs().value["name"].tolist() == ["Hoegfjell", "Midtvatn", "Nedrevatn"]
+    explorer.scenarios = ["S02"]
+    assert explorer.data()["scenario"].unique().tolist() == ["S02"]
+    assert len(explorer.data()) == 2920
+    price = explorer.plot().object.NdOverlay.I
+    assert price.keys() == ["S02"] and len(price["S02"].data) == 365  # one curve of daily means
+    explorer.system = "Twin"
+    assert explorer.forecast == "twin forecast"
+    assert explorer.scenarios == ["s0", "s1"]
+    assert explorer.power_stations().value["name"].tolist() == ["Top PS", "Bottom PS"]
+    explorer.__panel__()  # the layout builds
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_panel_serve_answers_with_the_dashboard(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    with hydrorl.connect(url) as wb:
+        wb.setup_demo(scenarios=2, years=1)
+    port = _free_port()
+    env = {**os.environ, "HYDRORL_DATABASE_URL": url}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "panel", "serve", str(ROOT / "dashboards" / "overview.py"),
+         "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", "*"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/overview", timeout=30) as r:
+                    page = r.read().decode()
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"panel serve did not answer: {server.stdout.read().decode()}")
+                time.sleep(0.5)
+        assert r.status == 200
+        assert "HydroRL" in page and "bokeh" in page.lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
