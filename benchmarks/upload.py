@@ -138,9 +138,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    print(f"{'scenarios':>9} {'values':>10} {'hydrorl/s':>11} {'executemany/s':>14} "
-          f"{'to_sql(sqlite3)/s':>18} {'to_sql(SQLAlchemy)/s':>21} | {'vs executemany':>14} "
-          f"{'vs to_sql(sqlite3)':>19} {'vs to_sql(SQLAlchemy)':>22}")
+    print(
+        f"{'scenarios':>9} {'values':>10} {'hydrorl/s':>11} {'executemany/s':>14} "
+        f"{'to_sql(sqlite3)/s':>18} {'to_sql(SQLAlchemy)/s':>21} | {'vs executemany':>14} "
+        f"{'vs to_sql(sqlite3)':>19} {'vs to_sql(SQLAlchemy)':>22}"
+    )
     with tempfile.TemporaryDirectory(prefix="hydrorl-bench-") as tmp:
         folder = Path(tmp)
         for n_s in args.scenarios:
@@ -156,13 +158,18 @@ def main() -> None:
                 best["to_sql_sa"] = min(best["to_sql_sa"], time_to_sql_engine(folder, rows))
             rate = {k: n_values / v for k, v in best.items()}
             h = rate["hydrorl"]
-            print(f"{n_s:>9} {n_values:>10,} {h:>11,.0f} {rate['executemany']:>14,.0f} "
-                  f"{rate['to_sql']:>18,.0f} {rate['to_sql_sa']:>21,.0f} | "
-                  f"{h / rate['executemany']:>14.2f} {h / rate['to_sql']:>19.2f} "
-                  f"{h / rate['to_sql_sa']:>22.2f}", flush=True)
+            print(
+                f"{n_s:>9} {n_values:>10,} {h:>11,.0f} {rate['executemany']:>14,.0f} "
+                f"{rate['to_sql']:>18,.0f} {rate['to_sql_sa']:>21,.0f} | "
+                f"{h / rate['executemany']:>14.2f} {h / rate['to_sql']:>19.2f} "
+                f"{h / rate['to_sql_sa']:>22.2f}",
+                flush=True,
+            )
         reads = time_read_scenario(folder, demo_forecast(scenarios=3).to_frame(), args.repeat)
-        print(f"read one scenario (2 x 14,608 values) into numpy: median "
-              f"{statistics.median(reads) * 1e3:.1f} ms, best {min(reads) * 1e3:.1f} ms")
+        print(
+            f"read one scenario (2 x 14,608 values) into numpy: median "
+            f"{statistics.median(reads) * 1e3:.1f} ms, best {min(reads) * 1e3:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The HydroRL overview dashboard for ``panel serve``: systems and forecasts of a database.
 
-    panel serve dashboards/overview.py          # the default database (~/.hydrorl/hydrorl.db)
-    HYDRORL_DATABASE_URL=sqlite:///x.db panel serve dashboards/overview.py
+panel serve dashboards/overview.py          # the default database (~/.hydrorl/hydrorl.db)
+HYDRORL_DATABASE_URL=sqlite:///x.db panel serve dashboards/overview.py
 """
 
 import panel as pn

@@ -54,13 +54,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(wb.summary())
         elif args.command == "system":
             system = wb.create_system(args.file)
-            print(f"Created system {system.name!r} with {len(system.reservoirs)} reservoirs "
-                  f"and {len(system.power_stations)} power stations")
+            print(
+                f"Created system {system.name!r} with {len(system.reservoirs)} reservoirs "
+                f"and {len(system.power_stations)} power stations"
+            )
         elif args.command == "upload":
-            info = wb.upload_forecast(args.system, args.file, args.name,
-                                      allow_duplicate=args.allow_duplicate)
-            print(f"Uploaded forecast {info.name!r}: {len(info.scenario_names)} scenarios x "
-                  f"{info.n_steps} steps of {info.step} from {info.start_time}")
+            info = wb.upload_forecast(
+                args.system, args.file, args.name, allow_duplicate=args.allow_duplicate
+            )
+            print(
+                f"Uploaded forecast {info.name!r}: {len(info.scenario_names)} scenarios x "
+                f"{info.n_steps} steps of {info.step} from {info.start_time}"
+            )
         wb.close()
     except HydroRLError as e:
         print(f"hydrorl: error: {e}", file=sys.stderr)

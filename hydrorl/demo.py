@@ -97,9 +97,11 @@ def demo_forecast(
         level = 42.0 + rng.normal(0.0, 4.0)
         season = 14.0 * np.cos(2 * np.pi * (doy - 20.0) / 365.25)
         weekly = np.where(weekday >= 5, -7.0, 1.5)
-        daily = 7.0 * np.exp(-0.5 * ((hour - 8.0) / 2.0) ** 2) + 9.0 * np.exp(
-            -0.5 * ((hour - 18.0) / 2.5) ** 2
-        ) - 5.0 * np.exp(-0.5 * ((hour - 3.0) / 2.5) ** 2)
+        daily = (
+            7.0 * np.exp(-0.5 * ((hour - 8.0) / 2.0) ** 2)
+            + 9.0 * np.exp(-0.5 * ((hour - 18.0) / 2.5) ** 2)
+            - 5.0 * np.exp(-0.5 * ((hour - 3.0) / 2.5) ** 2)
+        )
         hydro_link = -9.0 * (wetness - 1.0) - 4.0 * (shape - 1.0).clip(-1.0, 3.0)
         noise = _ar1(rng, n_t, phi=1.0 - 1.0 / (2 * steps_per_day), sigma=1.2)
         spikes = rng.exponential(12.0, n_t) * (rng.random(n_t) < 0.004)

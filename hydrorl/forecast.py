@@ -253,7 +253,9 @@ def _validate(
                 problem = "is missing (NaN or empty)"
             else:
                 problem = f"= {value!r} is not a number"
-            raise ForecastValidationError(f"{label}: column {column!r}, {at(i)}: {concept} {problem}")
+            raise ForecastValidationError(
+                f"{label}: column {column!r}, {at(i)}: {concept} {problem}"
+            )
         inf = np.flatnonzero(np.isinf(numbers))
         if inf.size:
             i = int(inf[0])
@@ -271,7 +273,7 @@ def _validate(
 
     # the time grid, scenario by scenario, in file order within each scenario
     order = np.argsort(codes, kind="stable")
-    sorted_codes, sorted_times = codes[order], time_ns[order]
+    sorted_times = time_ns[order]
     counts = np.bincount(codes, minlength=len(names))
     bounds = np.concatenate([[0], np.cumsum(counts)])
     step_ns: int | None = None

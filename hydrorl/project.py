@@ -51,8 +51,13 @@ class TrainingSettings:
                 f"training settings: unknown algorithm {self.algorithm!r}; "
                 f"choose one of {', '.join(ALGORITHMS)}"
             )
-        for field, minimum in (("timesteps", 1), ("agents", 1), ("episode_steps", 0),
-                               ("forecast_horizon_steps", 0), ("seed", 0)):
+        for field, minimum in (
+            ("timesteps", 1),
+            ("agents", 1),
+            ("episode_steps", 0),
+            ("forecast_horizon_steps", 0),
+            ("seed", 0),
+        ):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValidationError(

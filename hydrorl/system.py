@@ -201,8 +201,10 @@ class HydroSystem:
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "system") -> HydroSystem:
         """Build and validate a system from plain data; errors name the field and ``source``."""
         if not isinstance(data, Mapping):
-            raise SystemValidationError(f"{source}: expected a mapping with name, reservoirs and "
-                                        f"power_stations, got {type(data).__name__}")
+            raise SystemValidationError(
+                f"{source}: expected a mapping with name, reservoirs and "
+                f"power_stations, got {type(data).__name__}"
+            )
         _check_keys(data, {"name", "reservoirs"}, {"description", "power_stations"}, source)
         reservoirs = tuple(
             Reservoir(**_fields(item, Reservoir, f"{source}: reservoirs[{i}]", {}))
@@ -210,7 +212,9 @@ class HydroSystem:
         )
         stations = tuple(
             PowerStation(
-                **_fields(item, PowerStation, f"{source}: power_stations[{i}]", {"downstream": None})
+                **_fields(
+                    item, PowerStation, f"{source}: power_stations[{i}]", {"downstream": None}
+                )
             )
             for i, item in enumerate(
                 _list(data.get("power_stations") or [], f"{source}: power_stations")

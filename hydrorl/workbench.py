@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 import sqlalchemy as sa
@@ -25,8 +25,8 @@ from hydrorl.forecast import ForecastTable, read_forecast
 from hydrorl.project import TrainingSettings
 from hydrorl.system import HydroSystem, PowerStation
 
-SystemSource = HydroSystem | Mapping[str, Any] | str | Path
-ForecastSource = str | Path | pd.DataFrame | ForecastTable
+SystemSource: TypeAlias = HydroSystem | Mapping[str, Any] | str | Path
+ForecastSource: TypeAlias = str | Path | pd.DataFrame | ForecastTable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,8 +123,9 @@ class Workbench:
         spec = self.system(system)
         frame = pd.DataFrame([dataclasses.asdict(r) for r in spec.reservoirs])
         # object dtype keeps None (the sea) as None rather than NaN
-        frame["spill_to"] = pd.Series([spec.spill_target(r.name) for r in spec.reservoirs],
-                                      dtype=object)
+        frame["spill_to"] = pd.Series(
+            [spec.spill_target(r.name) for r in spec.reservoirs], dtype=object
+        )
         frame["energy_to_sea_kwh_m3"] = [spec.energy_to_sea_kwh_m3(r.name) for r in spec.reservoirs]
         return frame
 
@@ -195,7 +196,9 @@ class Workbench:
     def scenarios(self, forecast: str | int, system: str | int | None = None) -> pd.DataFrame:
         """The scenarios of a forecast (one SeriesLink each)."""
         with self.database.read() as session:
-            return forecast_store.list_scenarios(session, self._forecast_row(session, forecast, system))
+            return forecast_store.list_scenarios(
+                session, self._forecast_row(session, forecast, system)
+            )
 
     def forecast_table(
         self,
@@ -203,7 +206,7 @@ class Workbench:
         scenarios: Sequence[str | int] | None = None,
         system: str | int | None = None,
     ) -> ForecastTable:
-        """Stored values as arrays of shape (scenarios, steps): the fast path for plots and physics."""
+        """Stored values as (scenarios, steps) arrays: the fast path for plots and physics."""
         with self.database.read() as session:
             row = self._forecast_row(session, forecast, system)
             return forecast_store.read_table(session, row, scenarios)
@@ -221,10 +224,18 @@ class Workbench:
         """Every upload: file name, format, content hash, size, rows, time."""
         u = models.Upload
         with self.database.read() as session:
-            stmt = sa.select(u.id, u.file_name, u.file_format, u.content_hash, u.size_bytes,
-                             u.row_count, u.uploaded_at).order_by(u.id)
-            return pd.DataFrame(session.execute(stmt).all(),
-                                columns=list(stmt.selected_columns.keys()))
+            stmt = sa.select(
+                u.id,
+                u.file_name,
+                u.file_format,
+                u.content_hash,
+                u.size_bytes,
+                u.row_count,
+                u.uploaded_at,
+            ).order_by(u.id)
+            return pd.DataFrame(
+                session.execute(stmt).all(), columns=list(stmt.selected_columns.keys())
+            )
 
     def delete_forecast(self, name: str | int, system: str | int | None = None) -> None:
         with self.database.write() as session:
@@ -276,7 +287,7 @@ class Workbench:
     # ------------------------------------------------------------------ demo
 
     def setup_demo(self, *, seed: int = 0, scenarios: int = 20, years: int = 5) -> dict[str, Any]:
-        """Create the demo system, forecast and project where they are missing; say what is there."""
+        """Create the demo system, forecast and project where missing; say what is there."""
         created = []
         names = set(self.systems()["name"])
         if demo.DEMO_SYSTEM_NAME not in names:
@@ -284,12 +295,20 @@ class Workbench:
             created.append("system")
         if demo.DEMO_FORECAST_NAME not in set(self.forecasts(demo.DEMO_SYSTEM_NAME)["name"]):
             table = demo.demo_forecast(seed=seed, scenarios=scenarios, years=years)
-            self.upload_forecast(demo.DEMO_SYSTEM_NAME, table, demo.DEMO_FORECAST_NAME,
-                                 description=table.source_name, allow_duplicate=True)
+            self.upload_forecast(
+                demo.DEMO_SYSTEM_NAME,
+                table,
+                demo.DEMO_FORECAST_NAME,
+                description=table.source_name,
+                allow_duplicate=True,
+            )
             created.append("forecast")
         if demo.DEMO_PROJECT_NAME not in set(self.projects(demo.DEMO_SYSTEM_NAME)["name"]):
-            self.create_project(demo.DEMO_SYSTEM_NAME, demo.DEMO_PROJECT_NAME,
-                                description="PPO agents on the demo river")
+            self.create_project(
+                demo.DEMO_SYSTEM_NAME,
+                demo.DEMO_PROJECT_NAME,
+                description="PPO agents on the demo river",
+            )
             created.append("project")
         return {
             "created": created,
@@ -305,14 +324,20 @@ class Workbench:
         if systems.empty:
             lines.append("  (empty: run `hydrorl demo` or create a system)")
         for row in systems.itertuples():
-            lines.append(f"  system {row.name!r}: {row.reservoirs} reservoirs, "
-                         f"{row.power_stations} power stations")
+            lines.append(
+                f"  system {row.name!r}: {row.reservoirs} reservoirs, "
+                f"{row.power_stations} power stations"
+            )
             for f in self.forecasts(row.name).itertuples():
-                lines.append(f"    forecast {f.name!r}: {f.scenarios} scenarios x {f.n_steps} "
-                             f"steps of {_step_text(f.step)} from {f.start_time} to {f.end_time}")
+                lines.append(
+                    f"    forecast {f.name!r}: {f.scenarios} scenarios x {f.n_steps} "
+                    f"steps of {_step_text(f.step)} from {f.start_time} to {f.end_time}"
+                )
             for p in self.projects(row.name).itertuples():
-                lines.append(f"    project {p.name!r}: {p.algorithm}, {p.agents} agents x "
-                             f"{p.timesteps} timesteps, {p.runs} runs")
+                lines.append(
+                    f"    project {p.name!r}: {p.algorithm}, {p.agents} agents x "
+                    f"{p.timesteps} timesteps, {p.runs} runs"
+                )
         return "\n".join(lines)
 
 

@@ -19,7 +19,9 @@ def test_the_demo_cascade_is_three_reservoirs_in_a_row_to_the_sea() -> None:
     system = demo_system()
     assert system.topological_order() == ["Hoegfjell", "Midtvatn", "Nedrevatn"]
     assert [system.spill_target(r) for r in system.reservoir_names] == [
-        "Midtvatn", "Nedrevatn", None
+        "Midtvatn",
+        "Nedrevatn",
+        None,
     ]
     sizes = [r.max_volume_mm3 for r in system.reservoirs]
     assert sizes == sorted(sizes, reverse=True)  # a large seasonal reservoir on top

@@ -18,8 +18,10 @@ FORECAST_TABLES = ("upload", "forecast", "series_link", "time_data_series", "tim
 
 def row_counts(wb: hydrorl.Workbench) -> dict[str, int]:
     with wb.database.read() as session:
-        return {t: session.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
-                for t in FORECAST_TABLES}
+        return {
+            t: session.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in FORECAST_TABLES
+        }
 
 
 def write(frame: pd.DataFrame, path: Path) -> Path:
@@ -74,11 +76,12 @@ def test_time_major_rows_aliases_extra_columns_and_offsets(
     wb: hydrorl.Workbench, system: object, tmp_path: Path
 ) -> None:
     frame = long_forecast(scenarios=2, steps=8).sort_values(["time", "scenario"])
-    frame = frame.rename(columns={"time": "Timestamp", "price": "price_eur_mwh",
-                                  "inflow": "Inflow_m3s"})
+    frame = frame.rename(
+        columns={"time": "Timestamp", "price": "price_eur_mwh", "inflow": "Inflow_m3s"}
+    )
     frame["comment"] = "ignored"
-    frame["Timestamp"] = frame["Timestamp"].dt.tz_localize("Europe/Oslo").map(
-        lambda t: t.isoformat()
+    frame["Timestamp"] = (
+        frame["Timestamp"].dt.tz_localize("Europe/Oslo").map(lambda t: t.isoformat())
     )
     path = tmp_path / "wide-names.csv"
     frame.to_csv(path, index=False)
@@ -104,9 +107,11 @@ def test_same_content_twice_is_reported(
     before = row_counts(wb)
     copy = tmp_path / "copy.csv"
     copy.write_bytes(path.read_bytes())
-    with pytest.raises(hydrorl.DuplicateUploadError,
-                       match=r"copy.csv: the same content was uploaded before as 'f.csv' on .* UTC \("
-                             r"forecast 'first' of system 'Twin'"):
+    with pytest.raises(
+        hydrorl.DuplicateUploadError,
+        match=r"copy.csv: the same content was uploaded before as 'f.csv' on .* UTC \("
+        r"forecast 'first' of system 'Twin'",
+    ):
         wb.upload_forecast("Twin", copy, "second")
     assert row_counts(wb) == before
     wb.upload_forecast("Twin", copy, "second", allow_duplicate=True)
@@ -140,11 +145,13 @@ def test_delete_forecast_removes_values_and_upload(wb: hydrorl.Workbench, system
 
 # ---------------------------------------------------------------- bad input
 
+
 def _csv(text: str) -> Callable[[Path], Path]:
     def make(folder: Path) -> Path:
         path = folder / "bad.csv"
         path.write_text(text)
         return path
+
     return make
 
 
@@ -154,6 +161,7 @@ def _frame_csv(mutate: Callable[[pd.DataFrame], pd.DataFrame], name: str = "bad.
         path = folder / name
         frame.to_csv(path, index=False)
         return path
+
     return make
 
 
@@ -162,6 +170,7 @@ def _set(row: int, column: str, value: object):
         frame = frame.astype({column: object})
         frame.loc[row, column] = value
         return frame
+
     return mutate
 
 
@@ -170,6 +179,7 @@ def _bytes(name: str, data: bytes) -> Callable[[Path], Path]:
         path = folder / name
         path.write_bytes(data)
         return path
+
     return make
 
 
@@ -178,6 +188,7 @@ def _parquet_as(name: str) -> Callable[[Path], Path]:
         path = folder / name
         long_forecast().to_parquet(path)
         return path
+
     return make
 
 
@@ -186,61 +197,100 @@ HEADER = "time,scenario,price,inflow\n"
 BAD_INPUTS = {
     "empty file": (_bytes("bad.csv", b""), "bad.csv: the file is empty"),
     "header only": (_csv(HEADER), "bad.csv: it has a header but no data rows"),
-    "missing column": (_frame_csv(lambda f: f.drop(columns="inflow")),
-                       "bad.csv: missing column\\(s\\) 'inflow'; the file has 'time', 'scenario', "
-                       "'price'"),
-    "misnamed column": (_frame_csv(lambda f: f.rename(columns={"price": "prise"})),
-                        "missing column\\(s\\) 'price' \\(did you mean 'prise'\\?\\)"),
-    "non-numeric price": (_frame_csv(_set(3, "price", "abc")),
-                          "bad.csv: column 'price', line 5 \\(scenario 's0', time 2027-01-01 "
-                          "09:00:00\\): price = 'abc' is not a number"),
-    "empty inflow cell": (_frame_csv(_set(7, "inflow", None)),
-                          "column 'inflow', line 9 \\(scenario 's1', time 2027-01-01 03:00:00\\): "
-                          "inflow is missing"),
+    "missing column": (
+        _frame_csv(lambda f: f.drop(columns="inflow")),
+        "bad.csv: missing column\\(s\\) 'inflow'; the file has 'time', 'scenario', 'price'",
+    ),
+    "misnamed column": (
+        _frame_csv(lambda f: f.rename(columns={"price": "prise"})),
+        "missing column\\(s\\) 'price' \\(did you mean 'prise'\\?\\)",
+    ),
+    "non-numeric price": (
+        _frame_csv(_set(3, "price", "abc")),
+        "bad.csv: column 'price', line 5 \\(scenario 's0', time 2027-01-01 "
+        "09:00:00\\): price = 'abc' is not a number",
+    ),
+    "empty inflow cell": (
+        _frame_csv(_set(7, "inflow", None)),
+        "column 'inflow', line 9 \\(scenario 's1', time 2027-01-01 03:00:00\\): inflow is missing",
+    ),
     "NaN price": (_frame_csv(_set(2, "price", "NaN")), "column 'price', line 4 .*missing"),
     "infinite price": (_frame_csv(_set(2, "price", "inf")), "column 'price', line 4 .*infinite"),
-    "negative inflow": (_frame_csv(_set(10, "inflow", -3.5)),
-                        "column 'inflow', line 12 \\(scenario 's1', time 2027-01-01 12:00:00\\): "
-                        "inflow = -3.5 is negative"),
-    "bad timestamp": (_frame_csv(_set(1, "time", "yesterday")),
-                      "column 'time', line 3: time = 'yesterday' is not a timestamp"),
+    "negative inflow": (
+        _frame_csv(_set(10, "inflow", -3.5)),
+        "column 'inflow', line 12 \\(scenario 's1', time 2027-01-01 12:00:00\\): "
+        "inflow = -3.5 is negative",
+    ),
+    "bad timestamp": (
+        _frame_csv(_set(1, "time", "yesterday")),
+        "column 'time', line 3: time = 'yesterday' is not a timestamp",
+    ),
     "empty timestamp": (_frame_csv(_set(1, "time", None)), "column 'time', line 3: time is empty"),
-    "duplicated timestamp": (_frame_csv(_set(2, "time", "2027-01-01 03:00:00")),
-                             "duplicated timestamp 2027-01-01 03:00:00 in scenario 's0' "
-                             "\\(line 3 and line 4\\)"),
-    "unsorted timestamps": (_frame_csv(lambda f: f.iloc[[0, 2, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11]]),
-                            "timestamps are not sorted in scenario 's0': line 4 "
-                            "\\(2027-01-01 03:00:00\\) comes after line 3 \\(2027-01-01 06:00:00\\)"),
-    "irregular step": (_frame_csv(_set(4, "time", "2027-01-01 13:00:00")),
-                       "irregular time step in scenario 's0' at line 6: 2027-01-01 09:00:00 -> "
-                       "2027-01-01 13:00:00 is 0 days 04:00:00, expected 0 days 03:00:00"),
-    "different lengths": (_frame_csv(lambda f: f.drop(index=11)),
-                          "scenario 's1' has 5 steps, scenario 's0' has 6"),
-    "different steps": (_csv(HEADER + "2027-01-01 00:00,a,1,1\n2027-01-01 03:00,a,1,1\n"
-                                      "2027-01-01 00:00,b,1,1\n2027-01-01 01:00,b,1,1\n"),
-                        "scenario 'b' has a step of 0 days 01:00:00, scenario 'a' one of "
-                        "0 days 03:00:00"),
-    "different starts": (_csv(HEADER + "2027-01-01 00:00,a,1,1\n2027-01-01 03:00,a,1,1\n"
-                                       "2027-01-01 03:00,b,1,1\n2027-01-01 06:00,b,1,1\n"),
-                         "scenario 'b' starts at 2027-01-01 03:00:00, scenario 'a' at "
-                         "2027-01-01 00:00:00"),
+    "duplicated timestamp": (
+        _frame_csv(_set(2, "time", "2027-01-01 03:00:00")),
+        "duplicated timestamp 2027-01-01 03:00:00 in scenario 's0' \\(line 3 and line 4\\)",
+    ),
+    "unsorted timestamps": (
+        _frame_csv(lambda f: f.iloc[[0, 2, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11]]),
+        "timestamps are not sorted in scenario 's0': line 4 "
+        "\\(2027-01-01 03:00:00\\) comes after line 3 \\(2027-01-01 06:00:00\\)",
+    ),
+    "irregular step": (
+        _frame_csv(_set(4, "time", "2027-01-01 13:00:00")),
+        "irregular time step in scenario 's0' at line 6: 2027-01-01 09:00:00 -> "
+        "2027-01-01 13:00:00 is 0 days 04:00:00, expected 0 days 03:00:00",
+    ),
+    "different lengths": (
+        _frame_csv(lambda f: f.drop(index=11)),
+        "scenario 's1' has 5 steps, scenario 's0' has 6",
+    ),
+    "different steps": (
+        _csv(
+            HEADER + "2027-01-01 00:00,a,1,1\n2027-01-01 03:00,a,1,1\n"
+            "2027-01-01 00:00,b,1,1\n2027-01-01 01:00,b,1,1\n"
+        ),
+        "scenario 'b' has a step of 0 days 01:00:00, scenario 'a' one of 0 days 03:00:00",
+    ),
+    "different starts": (
+        _csv(
+            HEADER + "2027-01-01 00:00,a,1,1\n2027-01-01 03:00,a,1,1\n"
+            "2027-01-01 03:00,b,1,1\n2027-01-01 06:00,b,1,1\n"
+        ),
+        "scenario 'b' starts at 2027-01-01 03:00:00, scenario 'a' at 2027-01-01 00:00:00",
+    ),
     "one step only": (_csv(HEADER + "2027-01-01 00:00,a,1,1\n"), "scenario 'a' has 1 step"),
-    "empty scenario name": (_csv(HEADER + "2027-01-01 00:00,,1,1\n"),
-                            "column 'scenario', line 2: scenario is empty"),
-    "parquet named csv": (_parquet_as("bad.csv"),
-                          "bad.csv: not a CSV text file \\(it looks like a Parquet file\\)"),
-    "csv named parquet": (_bytes("bad.parquet", (HEADER + "2027-01-01,a,1,1\n").encode()),
-                          "bad.parquet: not a Parquet file"),
-    "csv named xlsx": (_bytes("bad.xlsx", (HEADER + "2027-01-01,a,1,1\n").encode()),
-                       "bad.xlsx: not an Excel .xlsx file"),
-    "parquet named xlsx": (_parquet_as("bad.xlsx"), "bad.xlsx: not an Excel .xlsx file "
-                                                    "\\(it looks like a Parquet file\\)"),
-    "corrupt parquet": (_bytes("bad.parquet", b"PAR1garbage" * 10),
-                        "bad.parquet: cannot be read as Parquet"),
-    "corrupt xlsx": (_bytes("bad.xlsx", b"PK\x03\x04garbage" * 10),
-                     "bad.xlsx: cannot be read as Excel"),
-    "latin-1 csv": (_bytes("bad.csv", (HEADER + "2027-01-01,Å,1,1\n").encode("latin-1")),
-                    "bad.csv: not UTF-8 text at byte"),
+    "empty scenario name": (
+        _csv(HEADER + "2027-01-01 00:00,,1,1\n"),
+        "column 'scenario', line 2: scenario is empty",
+    ),
+    "parquet named csv": (
+        _parquet_as("bad.csv"),
+        "bad.csv: not a CSV text file \\(it looks like a Parquet file\\)",
+    ),
+    "csv named parquet": (
+        _bytes("bad.parquet", (HEADER + "2027-01-01,a,1,1\n").encode()),
+        "bad.parquet: not a Parquet file",
+    ),
+    "csv named xlsx": (
+        _bytes("bad.xlsx", (HEADER + "2027-01-01,a,1,1\n").encode()),
+        "bad.xlsx: not an Excel .xlsx file",
+    ),
+    "parquet named xlsx": (
+        _parquet_as("bad.xlsx"),
+        "bad.xlsx: not an Excel .xlsx file \\(it looks like a Parquet file\\)",
+    ),
+    "corrupt parquet": (
+        _bytes("bad.parquet", b"PAR1garbage" * 10),
+        "bad.parquet: cannot be read as Parquet",
+    ),
+    "corrupt xlsx": (
+        _bytes("bad.xlsx", b"PK\x03\x04garbage" * 10),
+        "bad.xlsx: cannot be read as Excel",
+    ),
+    "latin-1 csv": (
+        _bytes("bad.csv", (HEADER + "2027-01-01,Å,1,1\n").encode("latin-1")),
+        "bad.csv: not UTF-8 text at byte",
+    ),
     "unknown extension": (_bytes("bad.txt", HEADER.encode()), "bad.txt: unknown file type '.txt'"),
 }
 
@@ -264,14 +314,17 @@ def test_excel_errors_name_the_sheet_row(
     frame.loc[3, "inflow"] = "lots"
     path = tmp_path / "bad.xlsx"
     frame.to_excel(path, index=False)
-    with pytest.raises(hydrorl.ForecastValidationError,
-                       match="bad.xlsx: column 'inflow', row 5 .*'lots' is not a number"):
+    with pytest.raises(
+        hydrorl.ForecastValidationError,
+        match="bad.xlsx: column 'inflow', row 5 .*'lots' is not a number",
+    ):
         wb.upload_forecast("Twin", path)
 
 
 def test_dataframe_errors_name_the_row_index(wb: hydrorl.Workbench, system: object) -> None:
     frame = long_forecast(scenarios=1, steps=5)
     frame.loc[2, "price"] = np.inf
-    with pytest.raises(hydrorl.ForecastValidationError,
-                       match="<DataFrame>: column 'price', row 2 .*infinite"):
+    with pytest.raises(
+        hydrorl.ForecastValidationError, match="<DataFrame>: column 'price', row 2 .*infinite"
+    ):
         wb.upload_forecast("Twin", frame, "f")

@@ -13,14 +13,17 @@ def test_a_project_stores_its_settings(wb: hydrorl.Workbench, system: object) ->
     assert info.settings == TrainingSettings()
     assert info.settings.agents == 5 and info.settings.algorithm == "PPO"
     tuned = wb.create_project(
-        "Twin", "sac", {"algorithm": "SAC", "hyperparameters": {"learning_rate": 3e-4}},
+        "Twin",
+        "sac",
+        {"algorithm": "SAC", "hyperparameters": {"learning_rate": 3e-4}},
         timesteps=5000,
     )
     assert tuned.settings.algorithm == "SAC" and tuned.settings.timesteps == 5000
     assert wb.project("sac").settings.hyperparameters == {"learning_rate": 3e-4}
     listed = wb.projects()
     assert listed[["name", "algorithm", "timesteps", "agents", "runs"]].values.tolist() == [
-        ["baseline", "PPO", 100_000, 5, 0], ["sac", "SAC", 5000, 5, 0]
+        ["baseline", "PPO", 100_000, 5, 0],
+        ["sac", "SAC", 5000, 5, 0],
     ]
     wb.delete_project("baseline")
     assert wb.projects()["name"].tolist() == ["sac"]

@@ -46,15 +46,24 @@ def _ps(i: int, **changes: object) -> HydroSystem:
     [
         (_with(two_reservoir_system(), name=" "), "non-empty name"),
         (_with(two_reservoir_system(), reservoirs=(), power_stations=()), "no reservoirs"),
-        (_res(1, min_volume_mm3=20.0), r"reservoirs\[1\] \('Bottom'\): min_volume_mm3 = 20.0 is "
-                                       r"above max_volume_mm3 = 10.0"),
-        (_res(0, min_volume_mm3=-1.0), r"reservoirs\[0\] \('Top'\): min_volume_mm3 = -1.0 must be >= 0"),
+        (
+            _res(1, min_volume_mm3=20.0),
+            r"reservoirs\[1\] \('Bottom'\): min_volume_mm3 = 20.0 is "
+            r"above max_volume_mm3 = 10.0",
+        ),
+        (
+            _res(0, min_volume_mm3=-1.0),
+            r"reservoirs\[0\] \('Top'\): min_volume_mm3 = -1.0 must be >= 0",
+        ),
         (_res(0, max_volume_mm3=0.0), "max_volume_mm3 = 0.0 must be > 0"),
         (_res(0, inflow_factor=float("nan")), "inflow_factor must be finite"),
         (_res(0, inflow_factor="lots"), "inflow_factor must be a number, got 'lots'"),
         (_res(1, name="Top"), "reservoir name 'Top' is used twice"),
-        (_ps(0, upstream="Nowhere"), r"power_stations\[0\] \('Top PS'\): upstream 'Nowhere' is not "
-                                     r"a reservoir of this system"),
+        (
+            _ps(0, upstream="Nowhere"),
+            r"power_stations\[0\] \('Top PS'\): upstream 'Nowhere' is not "
+            r"a reservoir of this system",
+        ),
         (_ps(0, downstream="Elsewhere"), "downstream 'Elsewhere' is not a reservoir"),
         (_ps(0, downstream="Top"), "draws from and releases into the same reservoir"),
         (_ps(1, max_discharge_m3s=0), "max_discharge_m3s = 0 must be > 0"),
@@ -72,8 +81,9 @@ def test_each_rule_is_enforced_with_a_message_naming_the_field(
 
 def test_a_station_of_another_system_is_refused(wb: hydrorl.Workbench) -> None:
     wb.create_system(two_reservoir_system("A"))
-    other = HydroSystem("B", (Reservoir("Lake", 0, 5, 1),),
-                        (PowerStation("PS", "Top", None, 10, 1),))
+    other = HydroSystem(
+        "B", (Reservoir("Lake", 0, 5, 1),), (PowerStation("PS", "Top", None, 10, 1),)
+    )
     with pytest.raises(hydrorl.SystemValidationError, match="upstream 'Top' is not a reservoir"):
         wb.create_system(other)
     assert list(wb.systems()["name"]) == ["A"]
@@ -108,10 +118,15 @@ def test_a_yaml_file_by_hand_with_the_sea_as_null(tmp_path: Path) -> None:
     [
         ("name: X\n", "missing field\\(s\\) reservoirs"),
         ("name: X\nreservoirs: []\ncolour: blue\n", "unknown field\\(s\\) colour"),
-        ("name: X\nreservoirs:\n  - {name: A, min_volume_mm3: 0, max_volume_mm3: 5}\n",
-         r"reservoirs\[0\]: missing field\(s\) inflow_factor"),
-        ("name: X\nreservoirs:\n  - {name: A, min_volume_mm3: 0, max_volume_mm3: 5, "
-         "inflow_factor: 1, volume: 3}\n", r"reservoirs\[0\]: unknown field\(s\) volume"),
+        (
+            "name: X\nreservoirs:\n  - {name: A, min_volume_mm3: 0, max_volume_mm3: 5}\n",
+            r"reservoirs\[0\]: missing field\(s\) inflow_factor",
+        ),
+        (
+            "name: X\nreservoirs:\n  - {name: A, min_volume_mm3: 0, max_volume_mm3: 5, "
+            "inflow_factor: 1, volume: 3}\n",
+            r"reservoirs\[0\]: unknown field\(s\) volume",
+        ),
         ("name: X\nreservoirs: {a: 1}\n", "reservoirs must be a list"),
         ("name: [unclosed\n", "not valid YAML"),
         ("- just\n- a list\n", "expected a mapping"),
@@ -137,7 +152,10 @@ def test_stored_system_reads_back_as_dataframes(wb: hydrorl.Workbench) -> None:
     wb.create_system(two_reservoir_system())
     systems = wb.systems()
     assert systems.loc[0, ["name", "reservoirs", "power_stations", "forecasts"]].tolist() == [
-        "Twin", 2, 2, 0
+        "Twin",
+        2,
+        2,
+        0,
     ]
     reservoirs = wb.reservoirs("Twin")
     assert isinstance(reservoirs, pd.DataFrame)
@@ -146,8 +164,11 @@ def test_stored_system_reads_back_as_dataframes(wb: hydrorl.Workbench) -> None:
     assert reservoirs["spill_to"].tolist() == ["Bottom", None]
     stations = wb.power_stations("Twin")
     assert stations.to_dict("records")[1] == {
-        "name": "Bottom PS", "upstream": "Bottom", "downstream": None,
-        "max_discharge_m3s": 60.0, "energy_equivalent_kwh_m3": 0.4,
+        "name": "Bottom PS",
+        "upstream": "Bottom",
+        "downstream": None,
+        "max_discharge_m3s": 60.0,
+        "energy_equivalent_kwh_m3": 0.4,
     }
 
 
@@ -155,7 +176,9 @@ def test_names_are_unique_and_lookups_say_what_exists(wb: hydrorl.Workbench) -> 
     wb.create_system(two_reservoir_system())
     with pytest.raises(hydrorl.AlreadyExistsError, match="'Twin' exists already"):
         wb.create_system(two_reservoir_system())
-    with pytest.raises(hydrorl.NotFoundError, match="no hydro system 'Nope'; known systems: 'Twin'"):
+    with pytest.raises(
+        hydrorl.NotFoundError, match="no hydro system 'Nope'; known systems: 'Twin'"
+    ):
         wb.system("Nope")
 
 
@@ -181,6 +204,8 @@ def test_json_file_with_wrong_types(tmp_path: Path) -> None:
     data = two_reservoir_system().to_dict()
     data["power_stations"][0]["max_discharge_m3s"] = "fast"
     path.write_text(json.dumps(data))
-    with pytest.raises(hydrorl.SystemValidationError,
-                       match=r"power_stations\[0\] \('Top PS'\): max_discharge_m3s must be a number"):
+    with pytest.raises(
+        hydrorl.SystemValidationError,
+        match=r"power_stations\[0\] \('Top PS'\): max_discharge_m3s must be a number",
+    ):
         HydroSystem.from_file(path)

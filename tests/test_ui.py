@@ -53,9 +53,22 @@ def test_panel_serve_answers_with_the_dashboard(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "HYDRORL_DATABASE_URL": url}
     server = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", str(ROOT / "dashboards" / "overview.py"),
-         "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", "*"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "panel",
+            "serve",
+            str(ROOT / "dashboards" / "overview.py"),
+            "--port",
+            str(port),
+            "--address",
+            "127.0.0.1",
+            "--allow-websocket-origin",
+            "*",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 90

@@ -155,4 +155,3 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self._display_url!r})"
-

@@ -78,7 +78,10 @@ def add_forecast(
     series = [
         models.TimeDataSeries(kind=kind, unit=unit, length=n_t)
         for _ in range(n_s)
-        for kind, unit in ((models.SeriesKind.PRICE, PRICE_UNIT), (models.SeriesKind.INFLOW, INFLOW_UNIT))
+        for kind, unit in (
+            (models.SeriesKind.PRICE, PRICE_UNIT),
+            (models.SeriesKind.INFLOW, INFLOW_UNIT),
+        )
     ]
     session.add_all([forecast, *series])
     session.flush()
@@ -119,7 +122,9 @@ def get_forecast(
     rows = session.scalars(stmt).all()
     if len(rows) > 1:
         systems = ", ".join(repr(r.system.name) for r in rows)
-        raise NotFoundError(f"forecast {ref!r} exists in several systems ({systems}); name the system")
+        raise NotFoundError(
+            f"forecast {ref!r} exists in several systems ({systems}); name the system"
+        )
     if not rows:
         known_stmt = sa.select(f.name).order_by(f.name)
         if system is not None:
@@ -141,8 +146,17 @@ def list_forecasts(session: Session, system: models.HydroSystem | None = None) -
     )
     stmt = (
         sa.select(
-            f.id, h.name.label("system"), f.name, f.start_time, f.step_seconds, f.n_steps,
-            n_scenarios, u.file_name, u.content_hash, u.uploaded_at, f.description,
+            f.id,
+            h.name.label("system"),
+            f.name,
+            f.start_time,
+            f.step_seconds,
+            f.n_steps,
+            n_scenarios,
+            u.file_name,
+            u.content_hash,
+            u.uploaded_at,
+            f.description,
         )
         .join(h, f.system_id == h.id)
         .outerjoin(u, f.upload_id == u.id)
@@ -157,18 +171,38 @@ def list_forecasts(session: Session, system: models.HydroSystem | None = None) -
     frame["start_time"] = pd.to_datetime(frame["start_time"])
     frame["step"] = pd.to_timedelta(seconds, unit="s")
     frame["end_time"] = frame["start_time"] + pd.to_timedelta(seconds * frame["n_steps"], unit="s")
-    order = ["id", "system", "name", "start_time", "end_time", "step", "n_steps", "scenarios",
-             "file_name", "content_hash", "uploaded_at", "description"]
+    order = [
+        "id",
+        "system",
+        "name",
+        "start_time",
+        "end_time",
+        "step",
+        "n_steps",
+        "scenarios",
+        "file_name",
+        "content_hash",
+        "uploaded_at",
+        "description",
+    ]
     return frame[order]
 
 
 def list_scenarios(session: Session, forecast: models.Forecast) -> pd.DataFrame:
     """The scenarios (SeriesLinks) of a forecast."""
-    rows = [(s.id, s.scenario_index, s.scenario_name, s.price_series_id, s.inflow_series_id)
-            for s in forecast.series_links]
+    rows = [
+        (s.id, s.scenario_index, s.scenario_name, s.price_series_id, s.inflow_series_id)
+        for s in forecast.series_links
+    ]
     return pd.DataFrame(
-        rows, columns=["series_link_id", "scenario_index", "scenario", "price_series_id",
-                       "inflow_series_id"]
+        rows,
+        columns=[
+            "series_link_id",
+            "scenario_index",
+            "scenario",
+            "price_series_id",
+            "inflow_series_id",
+        ],
     )
 
 

@@ -261,7 +261,9 @@ class ProjectRun(Base):
     __table_args__ = (Index("ix_project_run_status_heartbeat", "status", "heartbeat_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), index=True
+    )
     forecast_id: Mapped[int] = mapped_column(ForeignKey("forecast.id", ondelete="RESTRICT"))
     # An evaluation run points at the training run whose agent it evaluates.
     source_run_id: Mapped[int | None] = mapped_column(

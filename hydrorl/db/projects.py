@@ -46,7 +46,9 @@ def get_project(
     rows = session.scalars(stmt).all()
     if len(rows) > 1:
         systems = ", ".join(repr(r.system.name) for r in rows)
-        raise NotFoundError(f"project {ref!r} exists in several systems ({systems}); name the system")
+        raise NotFoundError(
+            f"project {ref!r} exists in several systems ({systems}); name the system"
+        )
     if not rows:
         names = ", ".join(repr(n) for n in session.scalars(sa.select(p.name).order_by(p.name)))
         raise NotFoundError(f"no project {ref!r}; known projects: {names or 'none yet'}")
@@ -55,12 +57,17 @@ def get_project(
 
 def list_projects(session: Session, system: models.HydroSystem | None = None) -> pd.DataFrame:
     p, h = models.Project, models.HydroSystem
-    runs = (
-        sa.select(sa.func.count()).where(models.ProjectRun.project_id == p.id).scalar_subquery()
-    )
+    runs = sa.select(sa.func.count()).where(models.ProjectRun.project_id == p.id).scalar_subquery()
     stmt = (
-        sa.select(p.id, h.name.label("system"), p.name, p.description, p.settings,
-                  runs.label("runs"), p.created_at)
+        sa.select(
+            p.id,
+            h.name.label("system"),
+            p.name,
+            p.description,
+            p.settings,
+            runs.label("runs"),
+            p.created_at,
+        )
         .join(h, p.system_id == h.id)
         .order_by(p.id)
     )

@@ -14,7 +14,9 @@ from hydrorl.errors import AlreadyExistsError, InUseError, NotFoundError
 def add_system(session: Session, system: spec.HydroSystem) -> models.HydroSystem:
     """Insert a validated system with its reservoirs and stations."""
     system.validate()
-    if session.scalar(sa.select(models.HydroSystem.id).where(models.HydroSystem.name == system.name)):
+    if session.scalar(
+        sa.select(models.HydroSystem.id).where(models.HydroSystem.name == system.name)
+    ):
         raise AlreadyExistsError(
             f"a hydro system named {system.name!r} exists already; choose another name "
             f"or delete it first"
@@ -52,7 +54,9 @@ def get_system(session: Session, ref: str | int) -> models.HydroSystem:
     column = models.HydroSystem.id if isinstance(ref, int) else models.HydroSystem.name
     row = session.scalar(sa.select(models.HydroSystem).where(column == ref))
     if row is None:
-        known = session.scalars(sa.select(models.HydroSystem.name).order_by(models.HydroSystem.name))
+        known = session.scalars(
+            sa.select(models.HydroSystem.name).order_by(models.HydroSystem.name)
+        )
         names = ", ".join(repr(n) for n in known) or "none yet"
         raise NotFoundError(f"no hydro system {ref!r}; known systems: {names}")
     return row
@@ -102,8 +106,16 @@ def list_systems(session: Session) -> pd.DataFrame:
         h.created_at,
     ).order_by(h.id)
     rows = session.execute(stmt).all()
-    columns = ["id", "name", "description", "reservoirs", "power_stations", "forecasts",
-               "projects", "created_at"]
+    columns = [
+        "id",
+        "name",
+        "description",
+        "reservoirs",
+        "power_stations",
+        "forecasts",
+        "projects",
+        "created_at",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -39,8 +39,8 @@ def forecast_plot(daily: pd.DataFrame, title: str = "") -> hv.Layout:
 class ForecastExplorer(pn.viewable.Viewer):
     """Pick a system, a forecast and scenarios; see the cascade and the daily price and inflow."""
 
-    system = param.Selector(objects=[], doc="Hydro system")
-    forecast = param.Selector(objects=[], doc="Forecast of the system")
+    system = param.Selector(objects=[], doc="Hydro system")  # type: ignore[var-annotated]
+    forecast = param.Selector(objects=[], doc="Forecast of the system")  # type: ignore[var-annotated]
     scenarios = param.ListSelector(default=[], objects=[], doc="Scenarios to plot")
 
     def __init__(self, workbench: Workbench, **params: object) -> None:
@@ -70,14 +70,18 @@ class ForecastExplorer(pn.viewable.Viewer):
     @param.depends("system")
     def reservoirs(self) -> pn.widgets.Tabulator:
         frame = pd.DataFrame() if self.system is None else self.workbench.reservoirs(self.system)
-        return pn.widgets.Tabulator(frame, show_index=False, disabled=True, sizing_mode="stretch_width")
+        return pn.widgets.Tabulator(
+            frame, show_index=False, disabled=True, sizing_mode="stretch_width"
+        )
 
     @param.depends("system")
     def power_stations(self) -> pn.widgets.Tabulator:
         frame = (
             pd.DataFrame() if self.system is None else self.workbench.power_stations(self.system)
         )
-        return pn.widgets.Tabulator(frame, show_index=False, disabled=True, sizing_mode="stretch_width")
+        return pn.widgets.Tabulator(
+            frame, show_index=False, disabled=True, sizing_mode="stretch_width"
+        )
 
     def data(self) -> pd.DataFrame:
         """The selected scenarios of the selected forecast, long format."""
@@ -99,9 +103,12 @@ class ForecastExplorer(pn.viewable.Viewer):
         return pn.Row(
             controls,
             pn.Column(
-                pn.pane.Markdown("### Reservoirs"), self.reservoirs,
-                pn.pane.Markdown("### Power stations"), self.power_stations,
-                pn.pane.Markdown("### Forecast (daily means)"), self.plot,
+                pn.pane.Markdown("### Reservoirs"),
+                self.reservoirs,
+                pn.pane.Markdown("### Power stations"),
+                self.power_stations,
+                pn.pane.Markdown("### Forecast (daily means)"),
+                self.plot,
                 sizing_mode="stretch_width",
             ),
         )
