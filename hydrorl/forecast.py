@@ -116,7 +116,8 @@ def read_forecast(source: str | Path | pd.DataFrame, *, name: str | None = None)
         digest = hashlib.sha256()
         digest.update(repr(list(map(str, frame.columns))).encode())
         digest.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
-        return _validate(frame, label, "dataframe", digest.hexdigest(), 0, row_offset=0)
+        size = int(frame.memory_usage(deep=True, index=False).sum())  # bytes in memory
+        return _validate(frame, label, "dataframe", digest.hexdigest(), size, row_offset=0)
     path = Path(source)
     label = name or path.name
     fmt = _FORMATS.get(path.suffix.lower())

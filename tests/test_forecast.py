@@ -65,6 +65,9 @@ def test_dataframe_round_trip_and_fast_arrays(wb: hydrorl.Workbench, system: obj
     assert table.scenario_names == ("s2", "s0")
     np.testing.assert_array_equal(table.price_eur_mwh[0], frame["price"].to_numpy()[60:90])
     np.testing.assert_array_equal(table.inflow_m3s[1], frame["inflow"].to_numpy()[:30])
+    upload = wb.uploads().iloc[0]
+    assert (upload.file_format, upload.row_count) == ("dataframe", 120)
+    assert upload.size_bytes >= 120 * 3 * 8  # at least the numbers, as held in memory
     scenarios = wb.scenarios("from a frame")
     assert scenarios["scenario"].tolist() == ["s0", "s1", "s2", "s3"]
     listed = wb.forecasts("Twin").iloc[0]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 04:55:45.593935
+Create Date: 2026-11-26
 """
 
 from collections.abc import Sequence
@@ -77,7 +77,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_forecast")),
-        sa.UniqueConstraint("system_id", "name", name=op.f("uq_forecast_system_id")),
+        sa.UniqueConstraint("system_id", "name", name=op.f("uq_forecast_system_id_name")),
     )
     op.create_table(
         "project",
@@ -94,7 +94,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_project")),
-        sa.UniqueConstraint("system_id", "name", name=op.f("uq_project_system_id")),
+        sa.UniqueConstraint("system_id", "name", name=op.f("uq_project_system_id_name")),
     )
     op.create_table(
         "reservoir",
@@ -112,7 +112,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reservoir")),
-        sa.UniqueConstraint("system_id", "name", name=op.f("uq_reservoir_system_id")),
+        sa.UniqueConstraint("system_id", "name", name=op.f("uq_reservoir_system_id_name")),
     )
     op.create_table(
         "time_data_value",
@@ -157,7 +157,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_power_station")),
-        sa.UniqueConstraint("system_id", "name", name=op.f("uq_power_station_system_id")),
+        sa.UniqueConstraint("system_id", "name", name=op.f("uq_power_station_system_id_name")),
     )
     op.create_table(
         "project_run",
@@ -249,10 +249,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_series_link")),
         sa.UniqueConstraint(
-            "forecast_id", "scenario_index", name=op.f("uq_series_link_forecast_id")
+            "forecast_id", "scenario_index", name=op.f("uq_series_link_forecast_id_scenario_index")
         ),
         sa.UniqueConstraint(
-            "forecast_id", "scenario_name", name=op.f("uq_series_link_forecast_id")
+            "forecast_id", "scenario_name", name=op.f("uq_series_link_forecast_id_scenario_name")
         ),
     )
     op.create_table(
@@ -295,7 +295,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_agent")),
-        sa.UniqueConstraint("run_id", "index", name=op.f("uq_agent_run_id")),
+        sa.UniqueConstraint("run_id", "index", name=op.f("uq_agent_run_id_index")),
     )
     with op.batch_alter_table("agent", schema=None) as batch_op:
         batch_op.create_index("ix_agent_status_heartbeat", ["status", "heartbeat_at"], unique=False)
@@ -398,7 +398,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_evaluation_episode")),
         sa.UniqueConstraint(
-            "run_id", "agent_id", "series_link_id", name=op.f("uq_evaluation_episode_run_id")
+            "run_id",
+            "agent_id",
+            "series_link_id",
+            name=op.f("uq_evaluation_episode_run_id_agent_id_series_link_id"),
         ),
     )
     op.create_table(
@@ -414,7 +417,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_train_step_data")),
-        sa.UniqueConstraint("agent_id", "name", name=op.f("uq_train_step_data_agent_id")),
+        sa.UniqueConstraint("agent_id", "name", name=op.f("uq_train_step_data_agent_id_name")),
     )
     op.create_table(
         "report_data",
@@ -429,7 +432,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_report_data")),
-        sa.UniqueConstraint("episode_id", "name", name=op.f("uq_report_data_episode_id")),
+        sa.UniqueConstraint("episode_id", "name", name=op.f("uq_report_data_episode_id_name")),
     )
     op.create_table(
         "train_step_value",
