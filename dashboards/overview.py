@@ -9,7 +9,7 @@ import panel as pn
 import hydrorl
 from hydrorl.ui import ForecastExplorer
 
-pn.extension("tabulator")
+pn.extension()
 
 pn.template.FastListTemplate(
     title="HydroRL",

@@ -27,7 +27,7 @@ def test_the_explorer_follows_system_forecast_and_scenarios(wb: hydrorl.Workbenc
     assert explorer.system == "Demo river"
     assert explorer.forecast == "Demo forecast"
     assert explorer.scenarios == ["S01", "S02", "S03"]
-    assert explorer.reservoirs().value["name"].tolist() == ["Hoegfjell", "Midtvatn", "Nedrevatn"]
+    assert explorer.reservoirs().object["name"].tolist() == ["Hoegfjell", "Midtvatn", "Nedrevatn"]
     explorer.scenarios = ["S02"]
     assert explorer.data()["scenario"].unique().tolist() == ["S02"]
     assert len(explorer.data()) == 2920
@@ -36,7 +36,7 @@ def test_the_explorer_follows_system_forecast_and_scenarios(wb: hydrorl.Workbenc
     explorer.system = "Twin"
     assert explorer.forecast == "twin forecast"
     assert explorer.scenarios == ["s0", "s1"]
-    assert explorer.power_stations().value["name"].tolist() == ["Top PS", "Bottom PS"]
+    assert explorer.power_stations().object["name"].tolist() == ["Top PS", "Bottom PS"]
     explorer.__panel__()  # the layout builds
 
 

@@ -36,6 +36,11 @@ def forecast_plot(daily: pd.DataFrame, title: str = "") -> hv.Layout:
     ).cols(1)
 
 
+def _table(frame: pd.DataFrame) -> pn.pane.DataFrame:
+    # A plain HTML table: it needs no JavaScript or CSS from the web, so it shows in Voila too.
+    return pn.pane.DataFrame(frame.fillna("(sea)"), index=False, sizing_mode="stretch_width")
+
+
 class ForecastExplorer(pn.viewable.Viewer):
     """Pick a system, a forecast and scenarios; see the cascade and the daily price and inflow."""
 
@@ -68,20 +73,16 @@ class ForecastExplorer(pn.viewable.Viewer):
         self.scenarios = names[:3]
 
     @param.depends("system")
-    def reservoirs(self) -> pn.widgets.Tabulator:
+    def reservoirs(self) -> pn.pane.DataFrame:
         frame = pd.DataFrame() if self.system is None else self.workbench.reservoirs(self.system)
-        return pn.widgets.Tabulator(
-            frame, show_index=False, disabled=True, sizing_mode="stretch_width"
-        )
+        return _table(frame)
 
     @param.depends("system")
-    def power_stations(self) -> pn.widgets.Tabulator:
+    def power_stations(self) -> pn.pane.DataFrame:
         frame = (
             pd.DataFrame() if self.system is None else self.workbench.power_stations(self.system)
         )
-        return pn.widgets.Tabulator(
-            frame, show_index=False, disabled=True, sizing_mode="stretch_width"
-        )
+        return _table(frame)
 
     def data(self) -> pd.DataFrame:
         """The selected scenarios of the selected forecast, long format."""
