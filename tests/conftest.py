@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 import hydrorl
 from hydrorl.system import HydroSystem, PowerStation, Reservoir
+from tests import postgres
 
 
 @pytest.fixture(autouse=True)
@@ -24,9 +26,23 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "hydrorl.db"
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    with postgres.cluster() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, db_path: Path) -> str:
+    """The same tests run against every storage backend (a real file, a real server)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{db_path}"
+    return postgres.new_database(request.getfixturevalue("postgres_server"))
+
+
 @pytest.fixture
-def wb(db_path: Path):
-    workbench = hydrorl.connect(f"sqlite:///{db_path}")
+def wb(database_url: str) -> Iterator[hydrorl.Workbench]:
+    workbench = hydrorl.connect(database_url)
     yield workbench
     workbench.close()
 

@@ -143,8 +143,8 @@ def test_a_database_from_a_newer_hydrorl_is_refused(db_path: Path) -> None:
         Database(url)
 
 
-def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'race.db'}"
+def test_processes_opening_a_new_database_at_once_all_succeed(database_url: str) -> None:
+    url = database_url
     code = f"import hydrorl; hydrorl.connect({url!r}).close()"
     procs = [
         subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(4)

@@ -28,6 +28,7 @@ from hydrorl.errors import DatabaseError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _WRITE_OPTION = "hydrorl_write"
+_MIGRATION_LOCK_ID = 0x487944726F524C  # "HydroRL": one fixed key for schema upgrades
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -123,6 +124,9 @@ class Database:
             # The write lock makes a second process wait here, then find the work done.
             conn = conn.execution_options(**{_WRITE_OPTION: True})
             with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    # PostgreSQL has no database-wide write lock: take an advisory one.
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
                 current = MigrationContext.configure(conn).get_current_revision()
                 if current != head:
                     command.upgrade(alembic_config(conn), "head")
