@@ -8,6 +8,7 @@ The handful of names a notebook needs::
     wb.forecast_data("Demo forecast")
 """
 
+from hydrorl.env import ENV_ID, CascadeEnv, CascadeVecEnv
 from hydrorl.errors import (
     AlreadyExistsError,
     DuplicateUploadError,
@@ -17,7 +18,10 @@ from hydrorl.errors import (
     SystemValidationError,
     ValidationError,
 )
+from hydrorl.evaluation import EvaluationResult, evaluate_policy
 from hydrorl.forecast import ForecastTable, read_forecast
+from hydrorl.physics import Cascade, Problem
+from hydrorl.physics.episode import EpisodeDesign
 from hydrorl.project import ALGORITHMS, TrainingSettings
 from hydrorl.system import HydroSystem, PowerStation, Reservoir
 from hydrorl.workbench import ForecastInfo, ProjectInfo, Workbench, connect
@@ -26,6 +30,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALGORITHMS",
+    "ENV_ID",
+    "Cascade",
+    "CascadeEnv",
+    "CascadeVecEnv",
+    "EpisodeDesign",
+    "EvaluationResult",
+    "Problem",
+    "evaluate_policy",
     "AlreadyExistsError",
     "DuplicateUploadError",
     "ForecastInfo",

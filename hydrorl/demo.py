@@ -19,11 +19,15 @@ Everything is deterministic for a given seed.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from hydrorl.forecast import ForecastTable
+
+if TYPE_CHECKING:
+    from hydrorl.physics import Problem
 from hydrorl.system import HydroSystem, PowerStation, Reservoir
 
 DEMO_SYSTEM_NAME = "Demo river"
@@ -132,3 +136,18 @@ def _ar1(rng: np.random.Generator, n: int, *, phi: float, sigma: float) -> np.nd
     for i in range(1, n):
         out[i] = phi * out[i - 1] + shocks[i]
     return out
+
+
+def demo_problem(*, seed: int = 0, scenarios: int = 20, years: int = 5) -> Problem:
+    """The demo cascade and forecast as plain arrays, without a database."""
+    from hydrorl.physics import Cascade, Problem
+
+    table = demo_forecast(seed=seed, scenarios=scenarios, years=years)
+    return Problem.create(
+        Cascade.from_system(demo_system()),
+        table.price_eur_mwh,
+        table.inflow_m3s,
+        table.step.total_seconds(),
+        np.datetime64(table.start_time.to_datetime64(), "s"),
+        table.scenario_names,
+    )

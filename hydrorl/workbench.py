@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -22,6 +23,7 @@ from hydrorl.db import forecasts as forecast_store
 from hydrorl.db import projects as project_store
 from hydrorl.db import systems as system_store
 from hydrorl.forecast import ForecastTable, read_forecast
+from hydrorl.physics import Cascade, Problem
 from hydrorl.project import TrainingSettings
 from hydrorl.system import HydroSystem, PowerStation
 
@@ -246,6 +248,26 @@ class Workbench:
     ) -> models.Forecast:
         system_row = system_store.get_system(session, system) if system is not None else None
         return forecast_store.get_forecast(session, name, system_row)
+
+    def problem(
+        self,
+        forecast: str | int,
+        system: str | int | None = None,
+        scenarios: Sequence[str | int] | None = None,
+    ) -> Problem:
+        """A forecast and its system as plain arrays for the physics, bound and evaluation."""
+        with self.database.read() as session:
+            row = self._forecast_row(session, forecast, system)
+            spec = system_store.to_spec(row.system)
+            table = forecast_store.read_table(session, row, scenarios)
+        return Problem.create(
+            Cascade.from_system(spec),
+            table.price_eur_mwh,
+            table.inflow_m3s,
+            table.step.total_seconds(),
+            np.datetime64(table.start_time.to_datetime64(), "s"),
+            table.scenario_names,
+        )
 
     # ------------------------------------------------------------------ projects
 

@@ -1,0 +1,132 @@
+"""The classical benchmark: water values by stochastic dynamic programming.
+
+As the field does for a cascade, the reservoirs are aggregated into one
+equivalent reservoir holding energy: each Mm³ above a reservoir's minimum is
+worth the energy it can still make on its way to the sea.  The year is cut into
+stages of one forecast step; at each stage the forecast's scenarios (all
+scenarios, all years) give equally likely (price, inflow) outcomes, observed
+before the decision.  Backward recursion over a few years, until the
+end-of-year values repeat, gives the value ``W[n, e]`` of holding ``e`` MWh at
+the start of stage ``n``:
+
+    W[n, e] = mean_k max_u ( p_k·u + W[n+1, min(e + a_k − u, E_max)] ),  0 ≤ u ≤ min(u_max, e + a_k)
+
+The policy knows only the present: it reads volumes, price, inflow and the time
+of year from the observation, releases the energy ``u`` that maximises
+``p·u + W[n+1, e + a − u]`` (release when the price beats the water value), runs
+every station at the same share of its capacity, and passes water through a
+lower reservoir rather than spill it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from hydrorl.baselines.policy import Policy, pass_through_fractions
+from hydrorl.physics import MM3_PER_M3, Problem
+from hydrorl.physics.cascade import MWH_PER_MM3_PER_KWH_M3
+
+_SECONDS_PER_YEAR = 365.25 * 86_400
+
+
+@dataclasses.dataclass(frozen=True)
+class WaterValues:
+    """Values (EUR, relative) of stored energy per stage of the year and storage level."""
+
+    levels_mwh: np.ndarray  # (E,)
+    values_eur: np.ndarray  # (N, E): at the start of each stage
+    energy_per_mm3: np.ndarray  # (R,) MWh per Mm³ above the minimum
+    inflow_energy_per_m3s: float  # MWh per step for 1 m³/s of scenario inflow
+    max_release_mwh: float  # per step, all stations at full discharge
+
+    @property
+    def n_stages(self) -> int:
+        return int(self.values_eur.shape[0])
+
+    def marginal_eur_mwh(self, stage: int) -> np.ndarray:
+        """The water value (slope of W, EUR/MWh) at every storage level of a stage."""
+        return np.gradient(self.values_eur[stage], self.levels_mwh)
+
+
+def _stage_of_year(year_fraction: np.ndarray, n_stages: int) -> np.ndarray:
+    return np.minimum((np.asarray(year_fraction) * n_stages).astype(np.int64), n_stages - 1)
+
+
+def water_values(
+    problem: Problem, *, levels: int = 41, decisions: int = 21, cycles: int = 3
+) -> WaterValues:
+    """Compute water values from the scenarios of ``problem`` (see the module docstring)."""
+    c = problem.cascade
+    to_mm3 = problem.dt_s * MM3_PER_M3
+    energy_per_mm3 = c.energy_to_sea_kwh_m3 * MWH_PER_MM3_PER_KWH_M3
+    e_max = float(((c.max_volume_mm3 - c.min_volume_mm3) * energy_per_mm3).sum())
+    k_in = float(to_mm3 * (c.inflow_factor * energy_per_mm3).sum())
+    u_max = c.max_generation_mwh(problem.dt_s)
+    n_stages = max(1, round(_SECONDS_PER_YEAR / problem.dt_s))
+
+    # Outcomes per stage: every scenario and year that falls in it, padded to a rectangle.
+    _, year_angle = problem.time_angles()
+    stage = _stage_of_year(year_angle / (2 * np.pi), n_stages)
+    order = np.argsort(np.tile(stage, problem.n_scenarios), kind="stable")
+    prices = problem.price_eur_mwh.reshape(-1)[order]
+    inflow_energy = problem.inflow_m3s.reshape(-1)[order] * k_in
+    counts = np.bincount(np.tile(stage, problem.n_scenarios), minlength=n_stages)
+    width = int(counts.max())
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    slot = np.arange(width)
+    take = np.minimum(offsets[:-1, None] + slot, len(prices) - 1)
+    weight = (slot[None, :] < counts[:, None]).astype(float)
+    weight /= np.maximum(weight.sum(axis=1, keepdims=True), 1.0)
+    stage_price, stage_inflow = prices[take], inflow_energy[take]  # (N, K)
+
+    grid = np.linspace(0.0, e_max, levels)
+    shares = np.linspace(0.0, 1.0, decisions)
+    values = np.zeros((n_stages, levels))
+    following = problem.water_price_eur_mwh * grid  # the end water value closes the first cycle
+    for _ in range(cycles):
+        for n in range(n_stages - 1, -1, -1):
+            if counts[n] == 0:  # a stage no step falls in (e.g. a leap day): nothing happens
+                values[n] = following
+                continue
+            p, a = stage_price[n][:, None, None], stage_inflow[n][:, None, None]  # (K, 1, 1)
+            available = grid[None, :, None] + a  # (K, E, 1)
+            release = np.minimum(shares[None, None, :] * u_max, available)  # (K, E, U)
+            after = np.minimum(available - release, e_max)
+            total = p * release + np.interp(after, grid, following)
+            best = total.max(axis=2)  # (K, E)
+            current = weight[n] @ best
+            values[n] = current - current[0]  # relative values: only slopes matter
+            following = values[n]
+    return WaterValues(grid, values, energy_per_mm3, k_in, u_max)
+
+
+class WaterValuePolicy(Policy):
+    """Release when the price beats the water value of the stored energy (see the module)."""
+
+    def __init__(
+        self, problem: Problem, values: WaterValues, horizon: int = 0, decisions: int = 51
+    ) -> None:
+        super().__init__(problem, horizon)
+        self.values = values
+        self.shares = np.linspace(0.0, 1.0, decisions)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        wv, lay, p = self.values, self.layout, self.problem
+        volumes = lay.volumes_mm3(obs, p)
+        price = lay.price_eur_mwh(obs, p)
+        inflow = np.maximum(lay.inflow_m3s(obs, p), 0.0)
+        stage = _stage_of_year(lay.year_fraction(obs), wv.n_stages)
+        following = wv.values_eur[(stage + 1) % wv.n_stages]  # (B, E)
+        stored = (np.maximum(volumes - p.cascade.min_volume_mm3, 0.0) * wv.energy_per_mm3).sum(1)
+        available = stored + inflow * wv.inflow_energy_per_m3s  # (B,)
+        release = np.minimum(self.shares[None, :] * wv.max_release_mwh, available[:, None])
+        after = np.minimum(available[:, None] - release, wv.levels_mwh[-1])  # (B, U)
+        future = np.stack(
+            [np.interp(after[b], wv.levels_mwh, following[b]) for b in range(after.shape[0])]
+        )
+        best = np.argmax(price[:, None] * release + future, axis=1)
+        share = release[np.arange(len(best)), best] / wv.max_release_mwh
+        wanted = np.repeat(share[:, None], p.cascade.n_stations, axis=1)
+        return pass_through_fractions(p, volumes, inflow, wanted)

@@ -1,0 +1,211 @@
+"""Episodes over a problem, batched: windows, start volumes, observations and rewards.
+
+The gymnasium environment (one row) and the SB3 VecEnv (many rows) are thin
+adapters over :class:`BatchedEpisodes`; the evaluation plays every scenario as
+one row each.  Numpy only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from hydrorl.physics.cascade import MM3_PER_M3, end_water_value_eur, step
+from hydrorl.physics.problem import Problem
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeDesign:
+    """How episodes are cut from the scenarios.
+
+    Attributes:
+        episode_steps: window length in steps; 0 plays the whole horizon.
+        random_start: start each window at a random step (else at step 0).
+        random_start_volumes: start from uniformly random volumes (else the given ones).
+        forecast_horizon_steps: future steps of price and inflow shown in the observation.
+        reward_scale_eur: rewards are EUR divided by this (default: one step of every
+            station at full discharge at the mean price), so they are of order one.
+    """
+
+    episode_steps: int = 0
+    random_start: bool = False
+    random_start_volumes: bool = False
+    forecast_horizon_steps: int = 0
+    reward_scale_eur: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservationLayout:
+    """Where each feature sits in an observation vector, and how to read it back.
+
+    ``[volume fraction × R, price, inflow, sin/cos time of day, sin/cos time of
+    year, progress, future prices × H, future inflows × H]``, with volume fractions
+    ``(v − min)/(max − min)``, prices ``(p − mean)/std`` and inflows ``i/mean``.
+    """
+
+    n_reservoirs: int
+    horizon: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.n_reservoirs + 7 + 2 * self.horizon
+
+    @property
+    def price(self) -> int:
+        return self.n_reservoirs
+
+    @property
+    def inflow(self) -> int:
+        return self.n_reservoirs + 1
+
+    @property
+    def time_of_day(self) -> slice:
+        return slice(self.n_reservoirs + 2, self.n_reservoirs + 4)
+
+    @property
+    def time_of_year(self) -> slice:
+        return slice(self.n_reservoirs + 4, self.n_reservoirs + 6)
+
+    @property
+    def progress(self) -> int:
+        return self.n_reservoirs + 6
+
+    def volumes_mm3(self, obs: np.ndarray, problem: Problem) -> np.ndarray:
+        c = problem.cascade
+        share = np.asarray(obs, dtype=float)[..., : self.n_reservoirs]
+        return c.min_volume_mm3 + share * (c.max_volume_mm3 - c.min_volume_mm3)
+
+    def price_eur_mwh(self, obs: np.ndarray, problem: Problem) -> np.ndarray:
+        return (
+            np.asarray(obs, dtype=float)[..., self.price] * problem.price_std + problem.price_mean
+        )
+
+    def inflow_m3s(self, obs: np.ndarray, problem: Problem) -> np.ndarray:
+        return np.asarray(obs, dtype=float)[..., self.inflow] * problem.inflow_mean
+
+    def year_fraction(self, obs: np.ndarray) -> np.ndarray:
+        """Time of year in [0, 1), read from its sine and cosine."""
+        o = np.asarray(obs, dtype=float)[..., self.time_of_year]
+        return (np.arctan2(o[..., 0], o[..., 1]) / (2 * np.pi)) % 1.0
+
+
+class BatchedEpisodes:
+    """``n`` independent episodes advanced together.
+
+    ``scenarios`` pins each row to one scenario (evaluation); without it every
+    reset samples one.  ``start_volumes`` (R,) or (n, R) are used unless the
+    design asks for random ones; by default reservoirs start half full.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        n: int,
+        design: EpisodeDesign = EpisodeDesign(),
+        *,
+        scenarios: np.ndarray | None = None,
+        start_volumes: np.ndarray | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.problem = problem
+        self.n = n
+        self.design = design
+        c = problem.cascade
+        self.layout = ObservationLayout(c.n_reservoirs, design.forecast_horizon_steps)
+        self.rng = np.random.default_rng(seed)
+        self.fixed_scenarios = None if scenarios is None else np.asarray(scenarios, np.int64)
+        volumes = problem.default_start_volumes() if start_volumes is None else start_volumes
+        self.start_volumes = np.broadcast_to(np.asarray(volumes, float), (n, c.n_reservoirs))
+        t_total = problem.n_steps
+        self.window = t_total if design.episode_steps <= 0 else min(design.episode_steps, t_total)
+        self.reward_scale = design.reward_scale_eur or (
+            c.max_generation_mwh(problem.dt_s) * problem.price_mean or 1.0
+        )
+        # Features of every scenario and step, computed once.
+        self._price = ((problem.price_eur_mwh - problem.price_mean) / problem.price_std).astype(
+            np.float32
+        )
+        self._inflow = (problem.inflow_m3s / problem.inflow_mean).astype(np.float32)
+        day, year = problem.time_angles()
+        self._clock = np.stack(
+            [np.sin(day), np.cos(day), np.sin(year), np.cos(year)], axis=1
+        ).astype(np.float32)
+        self._span = np.maximum(c.max_volume_mm3 - c.min_volume_mm3, 1e-12)
+
+        self.scenario = np.zeros(n, dtype=np.int64)
+        self.start = np.zeros(n, dtype=np.int64)
+        self.t = np.zeros(n, dtype=np.int64)
+        self.volume = np.array(self.start_volumes, dtype=float)
+        self.reset()
+
+    @property
+    def end(self) -> np.ndarray:
+        return self.start + self.window
+
+    def reset(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Start new episodes in ``rows`` (all by default); return every row's observation."""
+        idx = np.arange(self.n) if rows is None else np.asarray(rows, dtype=np.int64)
+        if idx.size:
+            p, c = self.problem, self.problem.cascade
+            if self.fixed_scenarios is not None:
+                self.scenario[idx] = self.fixed_scenarios[idx]
+            else:
+                self.scenario[idx] = self.rng.integers(0, p.n_scenarios, idx.size)
+            if self.design.random_start:
+                self.start[idx] = self.rng.integers(0, p.n_steps - self.window + 1, idx.size)
+            else:
+                self.start[idx] = 0
+            self.t[idx] = self.start[idx]
+            if self.design.random_start_volumes:
+                u = self.rng.random((idx.size, c.n_reservoirs))
+                self.volume[idx] = c.min_volume_mm3 + u * (c.max_volume_mm3 - c.min_volume_mm3)
+            else:
+                self.volume[idx] = self.start_volumes[idx]
+        return self.observe()
+
+    def observe(self) -> np.ndarray:
+        """Observations of every row at its current step."""
+        p, lay = self.problem, self.layout
+        t = np.minimum(self.t, p.n_steps - 1)
+        obs = np.empty((self.n, lay.size), dtype=np.float32)
+        r = lay.n_reservoirs
+        obs[:, :r] = (self.volume - p.cascade.min_volume_mm3) / self._span
+        obs[:, lay.price] = self._price[self.scenario, t]
+        obs[:, lay.inflow] = self._inflow[self.scenario, t]
+        obs[:, r + 2 : r + 6] = self._clock[t]
+        obs[:, lay.progress] = (self.t - self.start) / self.window
+        if lay.horizon:
+            ahead = np.minimum(t[:, None] + np.arange(1, lay.horizon + 1), p.n_steps - 1)
+            obs[:, r + 7 : r + 7 + lay.horizon] = self._price[self.scenario[:, None], ahead]
+            obs[:, r + 7 + lay.horizon :] = self._inflow[self.scenario[:, None], ahead]
+        return obs
+
+    def step(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Apply discharge fractions (n, S); return (obs, reward, done, info).
+
+        ``done`` rows have reached the end of their window: their reward includes
+        the end water value, and they stay where they are until :meth:`reset`.
+        """
+        p = self.problem
+        price = p.price_eur_mwh[self.scenario, self.t]
+        inflow = p.inflow_m3s[self.scenario, self.t]
+        result = step(p.cascade, self.volume, fraction, inflow, price, p.dt_s)
+        self.volume = result.volume_mm3
+        self.t = self.t + 1
+        done = self.t >= self.end
+        end_value = np.where(
+            done, end_water_value_eur(p.cascade, self.volume, p.water_price_eur_mwh), 0.0
+        )
+        reward_eur = result.revenue_eur + end_value
+        info = {
+            "revenue_eur": result.revenue_eur,
+            "end_value_eur": end_value,
+            "reward_eur": reward_eur,
+            "spill_mm3": result.spill_m3s.sum(axis=1) * p.dt_s * MM3_PER_M3,
+            "generation_mwh": result.generation_mwh.sum(axis=1),
+            "price_eur_mwh": price,
+            "inflow_m3s": inflow,
+            "result": result,
+        }
+        return self.observe(), reward_eur / self.reward_scale, done, info
