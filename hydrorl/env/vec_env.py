@@ -41,6 +41,7 @@ class CascadeVecEnv(VecEnv):
             start_volumes=start_volumes,
             seed=seed,
         )
+        self.render_mode = None
         super().__init__(
             n_envs,
             observation_space(self.episodes.layout),

@@ -1,0 +1,167 @@
+"""The bound, the benchmark, the naive rules and the one evaluation path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hydrorl
+from hydrorl.baselines import (
+    ConstantRelease,
+    PriceThreshold,
+    WaterValuePolicy,
+    perfect_foresight,
+    perfect_foresight_all,
+    water_values,
+)
+from hydrorl.baselines.policy import Policy
+from hydrorl.comparison import baseline_table, summary_table
+from hydrorl.demo import demo_problem
+from hydrorl.evaluation import evaluate_policy
+from hydrorl.physics import Cascade, Problem
+from tests.test_physics import cascades
+
+
+@pytest.fixture(scope="module")
+def short() -> Problem:
+    """Three demo scenarios, first eight weeks."""
+    return demo_problem(scenarios=3, years=1).horizon(8 * 7 * 8)
+
+
+class Random(Policy):
+    def __init__(self, problem: Problem, seed: int) -> None:
+        super().__init__(problem)
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.rng.random((obs.shape[0], self.problem.cascade.n_stations))
+
+
+def _replay(problem: Problem, scenario: int, fractions: np.ndarray) -> tuple[float, np.ndarray]:
+    from hydrorl.physics import step
+
+    v = problem.default_start_volumes()[None, :]
+    revenue = 0.0
+    for t in range(problem.n_steps):
+        r = step(
+            problem.cascade,
+            v,
+            fractions[t][None],
+            problem.inflow_m3s[scenario, t : t + 1],
+            problem.price_eur_mwh[scenario, t : t + 1],
+            problem.dt_s,
+        )
+        v, revenue = r.volume_mm3, revenue + float(r.revenue_eur[0])
+    return revenue, v[0]
+
+
+def test_the_lp_schedule_replayed_through_the_physics_earns_the_lp_revenue(short) -> None:
+    for s in range(short.n_scenarios):
+        bound = perfect_foresight(short, s)
+        revenue, end_volume = _replay(short, s, bound.fractions(short))
+        assert revenue == pytest.approx(bound.revenue_eur, rel=1e-7)
+        np.testing.assert_allclose(end_volume, bound.volume_mm3[-1], atol=1e-6)
+        assert (bound.volume_mm3 >= short.cascade.min_volume_mm3 - 1e-7).all()
+
+
+@settings(max_examples=8, deadline=None)
+@given(system=cascades(), seed=st.integers(0, 1000))
+def test_the_lp_replays_on_random_cascades(system: hydrorl.HydroSystem, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    price = rng.normal(40.0, 25.0, (1, 120))  # negative prices included
+    inflow = rng.gamma(1.0, 60.0, (1, 120))
+    problem = Problem.create(Cascade.from_system(system), price, inflow, 3600.0)
+    bound = perfect_foresight(problem, 0)
+    revenue, _ = _replay(problem, 0, bound.fractions(problem))
+    assert revenue == pytest.approx(bound.revenue_eur, rel=1e-6, abs=1e-3)
+
+
+def test_no_policy_beats_the_bound(short: Problem, tmp_path, monkeypatch) -> None:
+    from stable_baselines3 import PPO
+
+    from hydrorl.env import CascadeVecEnv
+    from hydrorl.physics.episode import EpisodeDesign
+
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))
+    agent = PPO(
+        "MlpPolicy",
+        CascadeVecEnv(short, 8, EpisodeDesign(episode_steps=32), seed=1),
+        n_steps=32,
+        batch_size=64,
+        n_epochs=2,
+        seed=1,
+        device="cpu",
+    )
+    agent.learn(total_timesteps=1024)
+    bound = np.array([b.total_eur for b in perfect_foresight_all(short)])
+    policies = {
+        "random": Random(short, 0),
+        "constant": ConstantRelease(short),
+        "threshold": PriceThreshold(short),
+        "benchmark": WaterValuePolicy(short, water_values(short)),
+        "tiny PPO": agent,
+    }
+    for name, policy in policies.items():
+        totals = evaluate_policy(policy, short).totals["total_eur"].to_numpy()
+        assert (totals <= bound * (1 + 1e-9)).all(), name
+
+
+def test_the_benchmark_beats_the_naive_rules_on_the_demo() -> None:
+    problem = demo_problem(scenarios=3, years=1)
+    summary = summary_table(baseline_table(problem)).set_index("policy")["% of bound"]
+    benchmark = summary["benchmark (SDP water values)"]
+    assert benchmark < 100.0
+    assert benchmark > summary["naive: release above mean price"] + 2.0
+    assert benchmark > summary["naive: constant release"] + 10.0
+
+
+def test_water_values_are_positive_and_fall_with_storage() -> None:
+    values = water_values(demo_problem(scenarios=3, years=1))
+    for stage in (0, 1000, 2000):
+        marginal = values.marginal_eur_mwh(stage)
+        assert (marginal >= -1e-9).all()
+        assert marginal[0] >= marginal[-1]  # more water in store, less worth per MWh
+
+
+def test_batched_evaluation_equals_one_by_one(short: Problem) -> None:
+    policy = WaterValuePolicy(short, water_values(short))
+    together = evaluate_policy(policy, short)
+    alone = evaluate_policy(policy, short, batch_size=1)
+    np.testing.assert_allclose(together.totals["total_eur"], alone.totals["total_eur"], rtol=1e-12)
+    np.testing.assert_allclose(together.volume_mm3, alone.volume_mm3, rtol=1e-12)
+
+
+def test_evaluation_series_add_up(short: Problem) -> None:
+    result = evaluate_policy(ConstantRelease(short), short)
+    assert list(result.totals.columns) == [
+        "scenario",
+        "revenue_eur",
+        "end_value_eur",
+        "total_eur",
+        "spill_mm3",
+        "end_volume_mm3",
+    ]
+    episode = result.episode("S02")
+    assert len(episode) == short.n_steps
+    assert episode["revenue_eur"].sum() == pytest.approx(result.totals.loc[1, "revenue_eur"])
+    assert {
+        "volume_mm3:Hoegfjell",
+        "discharge_m3s:Midtvatn PS",
+        "spill_m3s:Nedrevatn",
+        "price_eur_mwh",
+        "inflow_m3s",
+        "reward_eur",
+    } <= set(episode.columns)
+    generation = episode.filter(like="generation_mwh").sum(axis=1)
+    np.testing.assert_allclose(episode["revenue_eur"], generation * episode["price_eur_mwh"])
+
+
+def test_the_workbench_gives_the_problem_of_a_stored_forecast(wb: hydrorl.Workbench) -> None:
+    wb.setup_demo(scenarios=2, years=1)
+    problem = wb.problem("Demo forecast")
+    expected = demo_problem(scenarios=2, years=1)
+    np.testing.assert_array_equal(problem.price_eur_mwh, expected.price_eur_mwh)
+    assert problem.dt_s == 10_800 and problem.start_time == expected.start_time
+    assert problem.cascade.reservoir_names == ("Hoegfjell", "Midtvatn", "Nedrevatn")

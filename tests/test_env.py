@@ -1,0 +1,130 @@
+"""The gymnasium environment and the SB3 VecEnv over the batched physics."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import hydrorl
+from hydrorl.demo import demo_problem
+from hydrorl.env import ENV_ID, CascadeEnv, CascadeVecEnv
+from hydrorl.physics.episode import EpisodeDesign
+
+
+@pytest.fixture(scope="module")
+def problem() -> hydrorl.Problem:
+    return demo_problem(scenarios=3, years=1)
+
+
+TRAINING = EpisodeDesign(
+    episode_steps=40, random_start=True, random_start_volumes=True, forecast_horizon_steps=8
+)
+
+
+@pytest.mark.parametrize("design", [EpisodeDesign(episode_steps=40), TRAINING])
+def test_the_registered_env_passes_both_checkers(problem: hydrorl.Problem, design) -> None:
+    env = gym.make(ENV_ID, problem=problem, design=design)
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(env.unwrapped, warn=False)
+    assert env.observation_space.shape == (3 + 7 + 2 * design.forecast_horizon_steps,)
+    assert env.action_space.shape == (3,)
+
+
+def test_make_without_arguments_plays_the_demo() -> None:
+    env = gym.make(ENV_ID)
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    assert env.unwrapped.problem.n_steps == 14_608
+
+
+def _rollout(env: gym.Env, seed: int, actions: np.ndarray) -> list:
+    obs, info = env.reset(seed=seed)
+    trace = [obs, info]
+    for a in actions:
+        trace.append(env.step(a))
+    return trace
+
+
+def test_same_seed_same_episode_other_seed_other_episode(problem: hydrorl.Problem) -> None:
+    actions = np.random.default_rng(0).random((40, 3)).astype(np.float32)
+    make = lambda: CascadeEnv(problem, TRAINING)  # noqa: E731
+    a, b, c = (
+        _rollout(make(), 5, actions),
+        _rollout(make(), 5, actions),
+        _rollout(make(), 6, actions),
+    )
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[1] == b[1]
+    for x, y in zip(a[2:], b[2:], strict=True):
+        np.testing.assert_array_equal(x[0], y[0])
+        assert x[1:] == y[1:]
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_an_episode_ends_after_its_window_and_pays_the_end_value(problem: hydrorl.Problem) -> None:
+    env = CascadeEnv(problem, EpisodeDesign(episode_steps=10), scenario=1)
+    env.reset(seed=0)
+    for i in range(10):
+        _, reward, terminated, truncated, info = env.step(np.zeros(3, dtype=np.float32))
+        assert terminated == (i == 9) and not truncated
+    assert info["revenue_eur"] == 0.0 and info["end_value_eur"] > 0
+    assert reward == pytest.approx(info["reward_eur"] / env.episodes.reward_scale)
+
+
+def test_evaluation_plays_the_whole_horizon_of_the_given_scenario(problem) -> None:
+    env = CascadeEnv(problem, scenario=2, start_volumes=problem.cascade.max_volume_mm3)
+    obs, info = env.reset(seed=3)
+    assert info == {"scenario": 2, "start_step": 0}
+    np.testing.assert_array_equal(obs[:3], [1.0, 1.0, 1.0])
+    steps = 0
+    terminated = False
+    while not terminated:
+        obs, _, terminated, _, info = env.step(np.ones(3, dtype=np.float32))
+        steps += 1
+    assert steps == problem.n_steps
+    assert info["price_eur_mwh"] == problem.price_eur_mwh[2, -1]
+
+
+def test_vec_env_rows_are_the_single_env(problem: hydrorl.Problem) -> None:
+    vec = CascadeVecEnv(problem, 1, TRAINING)
+    vec.seed(5)
+    obs = vec.reset()
+    env = CascadeEnv(problem, TRAINING)
+    single, _ = env.reset(seed=5)
+    np.testing.assert_array_equal(obs[0], single)
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        a = rng.random((1, 3)).astype(np.float32)
+        obs, reward, done, infos = vec.step(a)
+        single, r, terminated, _, info = env.step(a[0])
+        assert reward[0] == pytest.approx(r, rel=1e-6) and done[0] == terminated
+    # The finished row was reset at once; its last observation is kept for SB3.
+    np.testing.assert_array_equal(infos[0]["terminal_observation"], single)
+    assert infos[0]["revenue_eur"] == info["revenue_eur"]
+
+
+def test_vec_env_auto_resets_finished_rows_only(problem: hydrorl.Problem) -> None:
+    vec = CascadeVecEnv(problem, 64, EpisodeDesign(episode_steps=5, random_start=True), seed=0)
+    obs = vec.reset()
+    assert obs.shape == (64, 10)
+    for i in range(5):
+        obs, reward, done, infos = vec.step(np.full((64, 3), 0.5))
+        assert done.all() == (i == 4)
+    assert all("terminal_observation" in info for info in infos)
+    assert np.allclose(obs[:, 6 + 3], 0.0)  # progress back to the start
+    assert len(set(vec.episodes.scenario.tolist())) > 1
+
+
+def test_ppo_trains_on_the_vec_env(problem, tmp_path, monkeypatch) -> None:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))
+    vec = VecMonitor(CascadeVecEnv(problem, 8, EpisodeDesign(episode_steps=16), seed=0))
+    model = PPO("MlpPolicy", vec, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=512)
+    assert model.num_timesteps == 512
+    assert len(model.ep_info_buffer) > 0

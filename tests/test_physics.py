@@ -1,0 +1,167 @@
+"""The cascade physics: water balance, limits and forced spill on random cascades."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hydrorl.physics import MM3_PER_M3, Cascade, Problem, step
+from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign
+from hydrorl.system import HydroSystem, PowerStation, Reservoir
+
+
+@st.composite
+def cascades(draw: st.DrawFn) -> HydroSystem:
+    """Random acyclic cascades: reservoir i releases into a later reservoir or the sea."""
+    n = draw(st.integers(1, 4))
+    reservoirs = []
+    for i in range(n):
+        low = draw(st.floats(0.0, 50.0))
+        span = draw(st.floats(0.5, 500.0))
+        reservoirs.append(Reservoir(f"R{i}", low, low + span, draw(st.floats(0.0, 1.0))))
+    stations = []
+    for i in range(n):
+        for k in range(draw(st.integers(0, 2))):
+            target = draw(st.sampled_from([None, *[f"R{j}" for j in range(i + 1, n)]]))
+            stations.append(
+                PowerStation(
+                    f"S{i}{k}",
+                    f"R{i}",
+                    target,
+                    draw(st.floats(1.0, 300.0)),
+                    draw(st.floats(0.0, 2.0)),
+                )
+            )
+    return HydroSystem("random", tuple(reservoirs), tuple(stations)).validate()
+
+
+def _downstream_of_sea(c: Cascade) -> tuple[np.ndarray, np.ndarray]:
+    return c.downstream < 0, c.spill_to < 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(system=cascades(), seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 5))
+def test_water_balance_limits_and_forced_spill(system: HydroSystem, seed: int, batch: int) -> None:
+    rng = np.random.default_rng(seed)
+    c = Cascade.from_system(system)
+    dt = 3 * 3600.0
+    to_mm3 = dt * MM3_PER_M3
+    volume = c.min_volume_mm3 + rng.random((batch, c.n_reservoirs)) * (
+        c.max_volume_mm3 - c.min_volume_mm3
+    )
+    start_total = volume.sum(axis=1)
+    entered = np.zeros(batch)
+    left = np.zeros(batch)
+    station_to_sea, spill_to_sea = _downstream_of_sea(c)
+    for _ in range(200):
+        inflow = rng.gamma(1.0, 80.0, batch)
+        fraction = rng.random((batch, c.n_stations)) * rng.integers(0, 2, (batch, 1))
+        result = step(c, volume, fraction, inflow, rng.normal(40, 20, batch), dt)
+        v = result.volume_mm3
+        # Limits.
+        assert (v >= c.min_volume_mm3 - 1e-9).all() and (v <= c.max_volume_mm3 + 1e-9).all()
+        assert (result.discharge_m3s >= 0).all()
+        assert (result.discharge_m3s <= c.max_discharge_m3s + 1e-9).all()
+        assert (result.discharge_m3s <= fraction * c.max_discharge_m3s + 1e-9).all()
+        # Spill only from a full reservoir.
+        spilling = result.spill_m3s > 0
+        assert np.allclose(v[spilling], np.broadcast_to(c.max_volume_mm3, v.shape)[spilling])
+        entered += to_mm3 * inflow * c.inflow_factor.sum()
+        left += to_mm3 * (
+            result.discharge_m3s[:, station_to_sea].sum(axis=1)
+            + result.spill_m3s[:, spill_to_sea].sum(axis=1)
+        )
+        volume = v
+    scale = max(1.0, float(start_total.max()), float(entered.max()))
+    np.testing.assert_allclose(volume.sum(axis=1), start_total + entered - left, atol=1e-9 * scale)
+
+
+def test_no_water_no_release_and_revenue_from_generation() -> None:
+    system = HydroSystem(
+        "one", (Reservoir("R", 10.0, 20.0, 1.0),), (PowerStation("S", "R", None, 100.0, 0.5),)
+    )
+    c = Cascade.from_system(system)
+    dt = 3600.0
+    # At the minimum with no inflow nothing can be released.
+    empty = step(c, np.array([[10.0]]), np.array([[1.0]]), np.array([0.0]), np.array([50.0]), dt)
+    assert empty.discharge_m3s[0, 0] == 0.0 and empty.revenue_eur[0] == 0.0
+    # Full discharge for an hour: 0.36 Mm³ · 0.5 kWh/m³ = 180 MWh, sold at 50 EUR/MWh.
+    full = step(c, np.array([[15.0]]), np.array([[1.0]]), np.array([0.0]), np.array([50.0]), dt)
+    np.testing.assert_allclose(full.generation_mwh[0, 0], 180.0)
+    np.testing.assert_allclose(full.revenue_eur[0], 9000.0)
+    np.testing.assert_allclose(full.volume_mm3[0, 0], 15.0 - 0.36)
+
+
+def test_spill_is_routed_to_the_reservoir_below() -> None:
+    system = HydroSystem(
+        "two",
+        (Reservoir("Up", 0.0, 1.0, 1.0), Reservoir("Down", 0.0, 100.0, 0.0)),
+        (PowerStation("S", "Up", "Down", 10.0, 1.0),),
+    )
+    c = Cascade.from_system(system)
+    # 1000 m³/s for an hour into a full reservoir: 3.6 Mm³ arrive, 0.036 go through the station.
+    r = step(
+        c, np.array([[1.0, 0.0]]), np.array([[1.0]]), np.array([1000.0]), np.array([1.0]), 3600.0
+    )
+    np.testing.assert_allclose(r.volume_mm3[0], [1.0, 3.6])
+    np.testing.assert_allclose(r.spill_m3s[0, 0] * 3600 * 1e-6, 3.6 - 0.036)
+
+
+def test_batched_episodes_match_row_by_row() -> None:
+    from hydrorl.demo import demo_problem
+
+    problem = demo_problem(scenarios=3, years=1)
+    design = EpisodeDesign(
+        episode_steps=50, random_start=True, random_start_volumes=True, forecast_horizon_steps=4
+    )
+    batch = BatchedEpisodes(problem, 3, design, seed=7)
+    rows = [BatchedEpisodes(problem, 1, design, seed=1) for _ in range(3)]
+    for i, one in enumerate(rows):  # put each single row in the batch row's state
+        one.scenario[:], one.start[:], one.t[:] = batch.scenario[i], batch.start[i], batch.t[i]
+        one.volume[:] = batch.volume[i]
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        action = rng.random((3, problem.cascade.n_stations))
+        obs, reward, done, _ = batch.step(action)
+        for i, one in enumerate(rows):
+            o, r, d, _ = one.step(action[i : i + 1])
+            np.testing.assert_array_equal(o[0], obs[i])
+            assert r[0] == reward[i] and d[0] == done[i]
+    assert done.all()
+
+
+def test_observations_read_back_and_do_not_peek_without_a_horizon() -> None:
+    from hydrorl.demo import demo_problem
+    from hydrorl.physics.episode import ObservationLayout
+
+    problem = demo_problem(scenarios=2, years=1)
+    episodes = BatchedEpisodes(problem, 2, EpisodeDesign(), scenarios=np.array([0, 1]))
+    for _ in range(13):
+        episodes.step(np.full((2, 3), 0.5))
+    obs = episodes.observe()
+    layout = ObservationLayout(problem.cascade.n_reservoirs)
+    assert obs.shape == (2, layout.size)
+    np.testing.assert_allclose(layout.volumes_mm3(obs, problem), episodes.volume, rtol=1e-6)
+    np.testing.assert_allclose(
+        layout.price_eur_mwh(obs, problem), problem.price_eur_mwh[[0, 1], 13], rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        layout.inflow_m3s(obs, problem), problem.inflow_m3s[[0, 1], 13], rtol=1e-5
+    )
+    # Step 13 is 2027-01-02 15:00: day-of-year fraction (1 + 15/24) / 365.25.
+    np.testing.assert_allclose(layout.year_fraction(obs), (1 + 15 / 24) / 365.25, atol=1e-6)
+    # Changing the future of the scenario changes nothing in today's observation.
+    changed = Problem.create(
+        problem.cascade,
+        problem.price_eur_mwh.copy(),
+        problem.inflow_m3s.copy(),
+        problem.dt_s,
+        problem.start_time,
+    )
+    changed = changed.with_reference(problem)
+    changed.price_eur_mwh[:, 14:] += 100.0
+    other = BatchedEpisodes(changed, 2, EpisodeDesign(), scenarios=np.array([0, 1]))
+    for _ in range(13):
+        other.step(np.full((2, 3), 0.5))
+    np.testing.assert_array_equal(other.observe(), obs)
