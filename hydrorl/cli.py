@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from hydrorl.errors import HydroRLError
+
+if TYPE_CHECKING:
+    from hydrorl.workbench import Workbench
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("system", help="create a hydro system from a YAML or JSON file")
     p.add_argument("file")
+
+    p = sub.add_parser(
+        "baselines", help="bound, SDP benchmark and naive rules of a forecast, per scenario"
+    )
+    p.add_argument("forecast")
+    p.add_argument("--system", default=None)
+    p.add_argument("--scenarios", type=int, default=None, help="only the first N scenarios")
 
     p = sub.add_parser("upload", help="upload a forecast file (CSV, Parquet, Excel) for a system")
     p.add_argument("system")
@@ -58,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"Created system {system.name!r} with {len(system.reservoirs)} reservoirs "
                 f"and {len(system.power_stations)} power stations"
             )
+        elif args.command == "baselines":
+            _print_baselines(wb, args)
         elif args.command == "upload":
             info = wb.upload_forecast(
                 args.system, args.file, args.name, allow_duplicate=args.allow_duplicate
@@ -71,6 +84,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hydrorl: error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _print_baselines(wb: Workbench, args: argparse.Namespace) -> None:
+    from hydrorl.comparison import baseline_table, summary_table
+
+    problem = wb.problem(args.forecast, args.system)
+    if args.scenarios:
+        problem = problem.scenarios(list(range(min(args.scenarios, problem.n_scenarios))))
+    table = baseline_table(problem, progress=True)
+    print("Total value per scenario (MEUR: revenue + end water value):")
+    print((table.set_index("scenario") / 1e6).round(2).to_string())
+    print()
+    print(summary_table(table).round(2).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -269,6 +269,25 @@ class Workbench:
             table.scenario_names,
         )
 
+    def baselines(
+        self,
+        forecast: str | int,
+        system: str | int | None = None,
+        *,
+        start_volumes: Sequence[float] | None = None,
+        progress: bool = False,
+    ) -> pd.DataFrame:
+        """Per scenario: the perfect-foresight bound, the SDP benchmark and the naive rules (EUR).
+
+        Values are revenue plus end water value over the whole horizon from
+        ``start_volumes`` (Mm³ per reservoir; default half full).
+        """
+        from hydrorl.comparison import baseline_table
+
+        problem = self.problem(forecast, system)
+        volumes = None if start_volumes is None else np.asarray(start_volumes, dtype=float)
+        return baseline_table(problem, volumes, progress=progress)
+
     # ------------------------------------------------------------------ projects
 
     def create_project(

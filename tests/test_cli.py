@@ -37,3 +37,12 @@ def test_system_and_upload_commands_and_their_errors(tmp_path: Path) -> None:
     assert again.returncode == 2
     assert "hydrorl: error: spring.csv: the same content was uploaded before" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_baselines_command(tmp_path: Path) -> None:
+    db = str(tmp_path / "cli.db")
+    assert hydrorl("--db", db, "demo", "--scenarios", "2", "--years", "1").returncode == 0
+    done = hydrorl("--db", db, "baselines", "Demo forecast", "--scenarios", "1")
+    assert done.returncode == 0, done.stderr
+    assert "perfect-foresight bound" in done.stdout and "S01" in done.stdout
+    assert "benchmark (SDP water values)" in done.stdout and "% of bound" in done.stdout

@@ -123,10 +123,16 @@ class WaterValuePolicy(Policy):
         available = stored + inflow * wv.inflow_energy_per_m3s  # (B,)
         release = np.minimum(self.shares[None, :] * wv.max_release_mwh, available[:, None])
         after = np.minimum(available[:, None] - release, wv.levels_mwh[-1])  # (B, U)
-        future = np.stack(
-            [np.interp(after[b], wv.levels_mwh, following[b]) for b in range(after.shape[0])]
-        )
+        future = _interp_rows(after, wv.levels_mwh, following)
         best = np.argmax(price[:, None] * release + future, axis=1)
         share = release[np.arange(len(best)), best] / wv.max_release_mwh
         wanted = np.repeat(share[:, None], p.cascade.n_stations, axis=1)
         return pass_through_fractions(p, volumes, inflow, wanted)
+
+
+def _interp_rows(x: np.ndarray, grid: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Linear interpolation of x (B, U) on a shared grid (E,) in per-row tables (B, E)."""
+    i = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2)
+    w = (x - grid[i]) / (grid[i + 1] - grid[i])
+    rows = np.arange(x.shape[0])[:, None]
+    return values[rows, i] * (1.0 - w) + values[rows, i + 1] * w
