@@ -274,19 +274,25 @@ class Workbench:
         forecast: str | int,
         system: str | int | None = None,
         *,
+        scenarios: Sequence[str | int] | None = None,
+        steps: int | None = None,
         start_volumes: Sequence[float] | None = None,
         progress: bool = False,
     ) -> pd.DataFrame:
         """Per scenario: the perfect-foresight bound, the SDP benchmark and the naive rules (EUR).
 
-        Values are revenue plus end water value over the whole horizon from
-        ``start_volumes`` (Mm³ per reservoir; default half full).
+        Values are revenue plus end water value over the whole horizon (or its
+        first ``steps``) from ``start_volumes`` (Mm³ per reservoir; default half
+        full).  The benchmark's water values come from all scenarios of the forecast.
         """
         from hydrorl.comparison import baseline_table
 
-        problem = self.problem(forecast, system)
+        training = self.problem(forecast, system)
+        problem = self.problem(forecast, system, scenarios)
+        if steps is not None:
+            problem, training = problem.horizon(steps), training.horizon(steps)
         volumes = None if start_volumes is None else np.asarray(start_volumes, dtype=float)
-        return baseline_table(problem, volumes, progress=progress)
+        return baseline_table(problem, volumes, training=training, progress=progress)
 
     # ------------------------------------------------------------------ projects
 

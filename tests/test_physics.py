@@ -165,3 +165,30 @@ def test_observations_read_back_and_do_not_peek_without_a_horizon() -> None:
     for _ in range(13):
         other.step(np.full((2, 3), 0.5))
     np.testing.assert_array_equal(other.observe(), obs)
+
+
+def test_the_physics_imports_numpy_and_nothing_heavy() -> None:
+    import ast
+    from pathlib import Path
+
+    import hydrorl.physics
+
+    allowed_hydrorl = {"hydrorl.physics", "hydrorl.system", "hydrorl.errors"}
+    folder = Path(hydrorl.physics.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top == "hydrorl":
+                    assert any(name.startswith(a) for a in allowed_hydrorl), (path.name, name)
+                else:
+                    assert top in {"numpy", "__future__", "dataclasses", "typing", "math"}, (
+                        path.name,
+                        name,
+                    )
