@@ -24,7 +24,7 @@ from hydrorl.physics import Cascade, Problem
 from hydrorl.physics.episode import EpisodeDesign
 from hydrorl.project import ALGORITHMS, TrainingSettings
 from hydrorl.system import HydroSystem, PowerStation, Reservoir
-from hydrorl.workbench import ForecastInfo, ProjectInfo, Workbench, connect
+from hydrorl.workbench import ForecastInfo, ProjectInfo, RunInfo, Workbench, connect
 
 __version__ = "0.1.0"
 
@@ -48,6 +48,7 @@ __all__ = [
     "NotFoundError",
     "PowerStation",
     "ProjectInfo",
+    "RunInfo",
     "Reservoir",
     "SystemValidationError",
     "TrainingSettings",

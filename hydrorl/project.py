@@ -33,6 +33,9 @@ class TrainingSettings:
         random_start: training windows start at a random step.
         random_start_volumes: training episodes start from random volumes.
         forecast_horizon_steps: future price/inflow steps shown to the agent (0: none).
+        n_envs: environments stepped together (one batched physics call) per agent.
+        callbacks: extra SB3 callbacks as ``"module:Class"`` import paths, each built
+            with no arguments and run beside HydroRL's own.
     """
 
     algorithm: str = "PPO"
@@ -44,6 +47,8 @@ class TrainingSettings:
     random_start: bool = True
     random_start_volumes: bool = True
     forecast_horizon_steps: int = 0
+    n_envs: int = 16
+    callbacks: tuple[str, ...] = ()
 
     def validate(self) -> TrainingSettings:
         if self.algorithm not in ALGORITHMS:
@@ -63,6 +68,11 @@ class TrainingSettings:
                 raise ValidationError(
                     f"training settings: {field} = {value!r} must be an integer >= {minimum}"
                 )
+        for path in self.callbacks:
+            if not isinstance(path, str) or ":" not in path:
+                raise ValidationError(
+                    f"training settings: callback {path!r} must be an import path 'module:Class'"
+                )
         if not isinstance(self.hyperparameters, Mapping):
             raise ValidationError("training settings: hyperparameters must be a mapping")
         return self
@@ -70,6 +80,7 @@ class TrainingSettings:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["hyperparameters"] = dict(self.hyperparameters)
+        data["callbacks"] = list(self.callbacks)
         return data
 
     @classmethod
@@ -81,7 +92,10 @@ class TrainingSettings:
                 f"training settings: unknown field(s) {', '.join(unknown)}; "
                 f"allowed: {', '.join(sorted(names))}"
             )
-        return cls(**data).validate()
+        values = dict(data)
+        if "callbacks" in values:
+            values["callbacks"] = tuple(values["callbacks"])
+        return cls(**values).validate()
 
     def replace(self, **changes: Any) -> TrainingSettings:
         return dataclasses.replace(self, **changes).validate()

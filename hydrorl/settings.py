@@ -30,3 +30,13 @@ def default_database_url() -> str:
 def sqlite_busy_timeout_ms() -> int:
     """Busy timeout for SQLite connections (default 30 s)."""
     return int(os.environ.get(SQLITE_BUSY_TIMEOUT_MS_ENV, "30000"))
+
+
+def stale_after_seconds() -> float:
+    """Heartbeats older than this mark a run or agent as dead (default 30 s)."""
+    return float(os.environ.get("HYDRORL_STALE_AFTER_S", "30"))
+
+
+def heartbeat_seconds() -> float:
+    """How often live processes write their heartbeat (default 2 s)."""
+    return float(os.environ.get("HYDRORL_HEARTBEAT_S", "2"))

@@ -10,9 +10,11 @@ is the only place that speaks SQLite's own SQL.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hydrorl import settings
 from hydrorl.errors import DatabaseError
 
+T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _WRITE_OPTION = "hydrorl_write"
 _MIGRATION_LOCK_ID = 0x487944726F524C  # "HydroRL": one fixed key for schema upgrades
@@ -152,6 +155,24 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    def run_write(self, work: Callable[[Session], T], *, attempts: int = 8) -> T:
+        """Run ``work(session)`` in one write transaction, retrying if the database is locked.
+
+        The busy timeout already waits for other writers; this covers what it
+        cannot (a lock that outlasts it, a busy snapshot), with jittered backoff.
+        ``work`` must be safe to run again after a rollback.
+        """
+        for attempt in range(attempts):
+            try:
+                with self.write() as session:
+                    return work(session)
+            except sa.exc.OperationalError as e:
+                message = str(e.orig).lower()
+                if attempt == attempts - 1 or ("locked" not in message and "busy" not in message):
+                    raise
+                time.sleep(random.uniform(0.5, 1.5) * 0.05 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def dispose(self) -> None:
         """Close every pooled connection (call before forking or when done)."""

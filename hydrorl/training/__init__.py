@@ -1,0 +1,1 @@
+"""Training and evaluation in background processes that report through the database."""

@@ -1,0 +1,151 @@
+"""The process of one agent: learn, report, checkpoint, obey stop signals."""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from hydrorl import settings as hydrorl_settings
+from hydrorl.db import Database, models
+from hydrorl.db.models import Status, utcnow
+from hydrorl.db.problems import load_problem
+from hydrorl.jobs.heartbeat import Heartbeat
+from hydrorl.jobs.status import transition
+from hydrorl.physics.episode import EpisodeDesign
+from hydrorl.project import TrainingSettings
+
+
+def run_folder(run_id: int) -> Path:
+    """Where a run's checkpoints and process logs live."""
+    return hydrorl_settings.home_dir() / "runs" / str(run_id)
+
+
+def episode_design(settings: TrainingSettings) -> EpisodeDesign:
+    return EpisodeDesign(
+        episode_steps=settings.episode_steps,
+        random_start=settings.random_start,
+        random_start_volumes=settings.random_start_volumes,
+        forecast_horizon_steps=settings.forecast_horizon_steps,
+    )
+
+
+def start_volumes(session: Session, run: models.ProjectRun) -> np.ndarray:
+    """The run's start volumes in the order of the system's reservoirs."""
+    by_reservoir = {v.reservoir_id: v.volume_mm3 for v in run.start_volumes}
+    return np.array([by_reservoir[r.id] for r in run.forecast.system.reservoirs])
+
+
+def train_agent(url: str, agent_id: int) -> int:
+    """Train one agent to its run's budget; return the process exit code."""
+    import torch
+    from stable_baselines3.common.callbacks import CallbackList
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from hydrorl.env import CascadeVecEnv
+    from hydrorl.training.algorithm import build_model, load_model, user_callbacks
+    from hydrorl.training.recorder import Recorder
+
+    torch.set_num_threads(1)
+    db = Database(url)
+    with db.read() as session:
+        agent = session.get(models.Agent, agent_id)
+        if agent is None:
+            return 2
+        run = agent.run
+        settings = TrainingSettings.from_dict(run.settings)
+        problem = load_problem(session, run.forecast)
+        volumes = start_volumes(session, run)
+        run_id, index, seed, checkpoint = run.id, agent.index, agent.seed, agent.checkpoint_path
+    started = db.run_write(
+        lambda s: transition(
+            s,
+            models.Agent,
+            agent_id,
+            Status.RUNNING,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            started_at=utcnow(),
+            heartbeat_at=utcnow(),
+            error=None,
+            status_reason="",
+        )
+    )
+    if not started:
+        return 3  # someone else owns it, or it was stopped before it began
+    try:
+        with Heartbeat(db, models.Agent, agent_id):
+            design = episode_design(settings)
+            env = VecMonitor(
+                CascadeVecEnv(problem, settings.n_envs, design, start_volumes=volumes, seed=seed)
+            )
+            if checkpoint and Path(checkpoint).exists():
+                model = load_model(settings, checkpoint, env)
+                _forget_after(db, agent_id, int(model.num_timesteps))
+            else:
+                model = build_model(settings, env, seed)
+            recorder = Recorder(
+                db,
+                agent_id,
+                run_id,
+                run_folder(run_id) / f"agent-{index}",
+                env.venv.episodes.reward_scale,  # type: ignore[attr-defined]
+            )
+            remaining = settings.timesteps - int(model.num_timesteps)
+            if remaining > 0:
+                model.learn(
+                    remaining,
+                    callback=CallbackList([recorder, *user_callbacks(settings)]),
+                    reset_num_timesteps=False,
+                )
+            recorder.checkpoint()
+        final = Status.STOPPED if recorder.stop_reason else Status.COMPLETED
+        reason = recorder.stop_reason or ""
+        db.run_write(
+            lambda s: transition(
+                s, models.Agent, agent_id, final, status_reason=reason, finished_at=utcnow()
+            )
+        )
+        return 0
+    except BaseException as e:
+        text = traceback.format_exc()
+        reason = f"{type(e).__name__}: {e}"[:500]
+        db.run_write(
+            lambda s: transition(
+                s,
+                models.Agent,
+                agent_id,
+                Status.FAILED,
+                error=text,
+                finished_at=utcnow(),
+                status_reason=reason,
+            )
+        )
+        return 1
+    finally:
+        db.dispose()
+
+
+def _forget_after(db: Database, agent_id: int, timestep: int) -> None:
+    """Drop curve points written after the checkpoint a resumed agent goes on from."""
+    data_ids = sa.select(models.TrainStepData.id).where(models.TrainStepData.agent_id == agent_id)
+    db.run_write(
+        lambda s: s.execute(
+            sa.delete(models.TrainStepValue).where(
+                models.TrainStepValue.data_id.in_(data_ids),
+                models.TrainStepValue.timestep > timestep,
+            )
+        )
+    )
+    db.run_write(
+        lambda s: s.execute(
+            sa.update(models.Agent)
+            .where(models.Agent.id == agent_id)
+            .values(timesteps_done=timestep)
+        )
+    )

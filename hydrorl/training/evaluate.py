@@ -1,0 +1,196 @@
+"""The process of an evaluation run: play the chosen agent on every scenario, store the episodes.
+
+Beside the agent it solves the perfect-foresight bound and plays the SDP
+benchmark on the same scenarios from the same start volumes, so that every
+episode carries the three figures and the trajectories to compare.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from hydrorl.db import Database, bulk, models
+from hydrorl.db.models import Status, utcnow
+from hydrorl.db.problems import load_problem
+from hydrorl.jobs.heartbeat import Heartbeat
+from hydrorl.jobs.status import transition
+from hydrorl.project import TrainingSettings
+from hydrorl.training.agent import start_volumes
+
+UNITS = {
+    "volume_mm3": "Mm3",
+    "discharge_m3s": "m3/s",
+    "generation_mwh": "MWh",
+    "spill_m3s": "m3/s",
+    "price_eur_mwh": "EUR/MWh",
+    "inflow_m3s": "m3/s",
+    "revenue_eur": "EUR",
+    "reward_eur": "EUR",
+}
+
+
+def evaluate_run(url: str, run_id: int) -> int:
+    db = Database(url)
+    started = db.run_write(
+        lambda s: transition(
+            s,
+            models.ProjectRun,
+            run_id,
+            Status.RUNNING,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            started_at=utcnow(),
+            heartbeat_at=utcnow(),
+            error=None,
+            status_reason="",
+        )
+    )
+    if not started:
+        return 3
+    try:
+        with Heartbeat(db, models.ProjectRun, run_id):
+            _evaluate(db, run_id)
+        db.run_write(
+            lambda s: transition(
+                s, models.ProjectRun, run_id, Status.COMPLETED, finished_at=utcnow()
+            )
+        )
+        return 0
+    except BaseException as e:
+        text = traceback.format_exc()
+        reason = f"{type(e).__name__}: {e}"[:500]
+        db.run_write(
+            lambda s: transition(
+                s,
+                models.ProjectRun,
+                run_id,
+                Status.FAILED,
+                error=text,
+                finished_at=utcnow(),
+                status_reason=reason,
+            )
+        )
+        return 1
+    finally:
+        db.dispose()
+
+
+def _evaluate(db: Database, run_id: int) -> None:
+    import torch
+
+    from hydrorl.baselines import WaterValuePolicy, perfect_foresight, water_values
+    from hydrorl.evaluation import evaluate_policy
+    from hydrorl.training.algorithm import load_model
+
+    torch.set_num_threads(1)
+    with db.read() as session:
+        run = session.get(models.ProjectRun, run_id)
+        assert run is not None and run.source_run_id is not None
+        source = session.get(models.ProjectRun, run.source_run_id)
+        assert source is not None
+        settings = TrainingSettings.from_dict(
+            {k: v for k, v in run.settings.items() if k not in ("agent_id", "agent_index")}
+        )
+        agent = session.get(models.Agent, run.settings["agent_id"])
+        assert agent is not None
+        checkpoint = agent.best_checkpoint_path or agent.checkpoint_path
+        training = load_problem(session, source.forecast)
+        problem = load_problem(session, run.forecast).with_reference(training)
+        volumes = start_volumes(session, run)
+        links = [link.id for link in run.forecast.series_links]
+        agent_id = agent.id
+    if not checkpoint or not Path(checkpoint).exists():
+        raise FileNotFoundError(f"the checkpoint of agent {agent_id} is missing: {checkpoint}")
+    model = load_model(settings, checkpoint)
+    horizon = settings.forecast_horizon_steps
+    played = evaluate_policy(model, problem, volumes, forecast_horizon_steps=horizon)
+    values = water_values(training)
+    benchmark = evaluate_policy(WaterValuePolicy(problem, values), problem, volumes)
+    c = problem.cascade
+    for s, link_id in enumerate(links):
+        bound = perfect_foresight(problem, s, volumes)
+        totals = played.totals.iloc[s]
+        series = _series(played, s)
+        series["bound:volume_mm3"] = {
+            n: bound.volume_mm3[1:, r] for r, n in enumerate(c.reservoir_names)
+        }
+        series["bound:discharge_m3s"] = {
+            n: bound.discharge_m3s[:, k] for k, n in enumerate(c.station_names)
+        }
+        series["benchmark:volume_mm3"] = {
+            n: benchmark.volume_mm3[s, 1:, r] for r, n in enumerate(c.reservoir_names)
+        }
+        series["benchmark:discharge_m3s"] = {
+            n: benchmark.discharge_m3s[s, :, k] for k, n in enumerate(c.station_names)
+        }
+
+        def write(
+            session: Session,
+            s: int = s,
+            link_id: int = link_id,
+            totals=totals,  # noqa: ANN001
+            series=series,
+            bound=bound,
+        ) -> None:
+            episode = models.EvaluationEpisode(
+                run_id=run_id,
+                agent_id=agent_id,
+                series_link_id=link_id,
+                total_reward=float(totals["total_eur"]),
+                revenue_eur=float(totals["revenue_eur"]),
+                spill_mm3=float(totals["spill_mm3"]),
+                end_volume_mm3=float(totals["end_volume_mm3"]),
+                end_water_value_eur=float(totals["end_value_eur"]),
+                bound_revenue_eur=bound.total_eur,
+                benchmark_revenue_eur=float(benchmark.totals["total_eur"].iloc[s]),
+            )
+            session.add(episode)
+            session.flush()
+            _write_series(session, episode.id, series)
+
+        db.run_write(write)
+
+
+def _series(played, s: int) -> dict[str, dict[str, np.ndarray]]:  # noqa: ANN001
+    p = played.problem
+    c = p.cascade
+    return {
+        "volume_mm3": {n: played.volume_mm3[s, 1:, r] for r, n in enumerate(c.reservoir_names)},
+        "discharge_m3s": {n: played.discharge_m3s[s, :, k] for k, n in enumerate(c.station_names)},
+        "generation_mwh": {
+            n: played.generation_mwh[s, :, k] for k, n in enumerate(c.station_names)
+        },
+        "spill_m3s": {n: played.spill_m3s[s, :, r] for r, n in enumerate(c.reservoir_names)},
+        "price_eur_mwh": {"": p.price_eur_mwh[s]},
+        "inflow_m3s": {"": p.inflow_m3s[s]},
+        "revenue_eur": {"": played.revenue_eur[s]},
+        "reward_eur": {"": played.reward_eur[s]},
+    }
+
+
+def _write_series(session: Session, episode_id: int, series: dict) -> None:  # noqa: ANN001
+    rows = []
+    for quantity, parts in series.items():
+        for part, values in parts.items():
+            name = f"{quantity}:{part}" if part else quantity
+            unit = UNITS.get(quantity.split(":")[-1], "")
+            rows.append((models.ReportData(episode_id=episode_id, name=name, unit=unit), values))
+    session.add_all([r for r, _ in rows])
+    session.flush()
+    n = len(rows[0][1])
+    bulk.insert_columns(
+        session,
+        models.ReportValue.__table__,  # type: ignore[arg-type]
+        ("data_id", "step_index", "value"),
+        (
+            np.repeat([r.id for r, _ in rows], n),
+            np.tile(np.arange(n), len(rows)),
+            np.concatenate([np.asarray(v, dtype=float) for _, v in rows]),
+        ),
+    )

@@ -1,0 +1,225 @@
+"""The SB3 callback that makes an agent visible and controllable through the database.
+
+While the model learns it buffers learning-curve points (TrainStepValues) and
+writes them in batches, records timesteps and the best peak reward, checkpoints
+the model atomically (last and best), and stops learning within about a second
+when a stop is requested for the agent or its run, when the run has ended, or
+when the supervisor that started the agent is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from stable_baselines3.common.callbacks import BaseCallback
+
+from hydrorl.db import Database, bulk, models
+from hydrorl.db.models import Status, utcnow
+
+#: Units of the curves HydroRL records itself.
+UNITS = {"episode_reward": "", "episode_value_eur": "EUR", "episode_revenue_eur": "EUR"}
+PEAK_WINDOW = 10
+
+
+def save_atomically(model, path: Path) -> None:  # noqa: ANN001
+    """Write to a temporary file, then rename: a kill mid-save never leaves only a broken file."""
+    temporary = path.with_name(path.stem + ".partial.zip")
+    model.save(str(temporary))
+    os.replace(temporary, path)
+
+
+class Recorder(BaseCallback):
+    """HydroRL's callback for one agent; see the module docstring."""
+
+    def __init__(
+        self,
+        db: Database,
+        agent_id: int,
+        run_id: int,
+        folder: Path,
+        reward_scale_eur: float,
+        *,
+        flush_seconds: float = 2.0,
+        poll_seconds: float = 1.0,
+        checkpoint_seconds: float = 30.0,
+    ) -> None:
+        super().__init__()
+        self.db, self.agent_id, self.run_id = db, agent_id, run_id
+        self.folder = folder
+        self.last_path = folder / "last.zip"
+        self.best_path = folder / "best.zip"
+        self.reward_scale = reward_scale_eur
+        self.flush_seconds, self.poll_seconds = flush_seconds, poll_seconds
+        self.checkpoint_seconds = checkpoint_seconds
+        self._parent_pid = os.getppid()
+        self.stop_reason: str | None = None
+        self._data_ids: dict[str, int] = {}
+        self._buffer: list[tuple[str, int, float, float]] = []
+        self._recent: deque[float] = deque(maxlen=PEAK_WINDOW)
+        self.best_peak: float | None = None
+        self._best_dirty = False
+        self._episode_reward: np.ndarray | None = None
+        self._episode_revenue: np.ndarray | None = None
+        now = time.monotonic()
+        self._next_flush = now + flush_seconds
+        self._next_poll = now + poll_seconds
+        self._next_checkpoint = now + checkpoint_seconds
+
+    # ------------------------------------------------------------------ SB3 hooks
+
+    def _on_training_start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        n = self.training_env.num_envs
+        self._episode_reward = np.zeros(n)
+        self._episode_revenue = np.zeros(n)
+
+        def load(session: Session) -> None:
+            rows = session.execute(
+                sa.select(models.TrainStepData.name, models.TrainStepData.id).where(
+                    models.TrainStepData.agent_id == self.agent_id
+                )
+            ).all()
+            self._data_ids = dict(rows)
+            agent = session.get(models.Agent, self.agent_id)
+            self.best_peak = agent.best_peak_reward if agent else None
+
+        self.db.run_write(load)
+
+    def _on_step(self) -> bool:
+        assert self._episode_reward is not None and self._episode_revenue is not None
+        rewards = np.asarray(self.locals["rewards"], dtype=float)
+        self._episode_reward += rewards
+        env = self.training_env.unwrapped if hasattr(self.training_env, "unwrapped") else None
+        info = getattr(env, "last_info", None)
+        if info:
+            self._episode_revenue += info["revenue_eur"]
+        for i in np.flatnonzero(self.locals["dones"]):
+            reward = float(self._episode_reward[i])
+            self._record("episode_reward", reward)
+            self._record("episode_value_eur", reward * self.reward_scale)
+            if info:
+                self._record("episode_revenue_eur", float(self._episode_revenue[i]))
+            self._recent.append(reward)
+            self._episode_reward[i] = 0.0
+            self._episode_revenue[i] = 0.0
+            if len(self._recent) == self._recent.maxlen:
+                peak = float(np.mean(self._recent))
+                if self.best_peak is None or peak > self.best_peak:
+                    self.best_peak, self._best_dirty = peak, True
+        now = time.monotonic()
+        if now >= self._next_flush:
+            self.flush()
+            self._next_flush = now + self.flush_seconds
+        if now >= self._next_poll:
+            self._next_poll = now + self.poll_seconds
+            self.stop_reason = self._stop_requested()
+            if self.stop_reason:
+                return False
+        return True
+
+    def _on_rollout_end(self) -> None:
+        for key, value in self.model.logger.name_to_value.items():
+            if key.startswith("train/"):
+                self._record(key.removeprefix("train/"), float(value))
+        now = time.monotonic()
+        if self._best_dirty:
+            save_atomically(self.model, self.best_path)
+            self._best_dirty = False
+        if now >= self._next_checkpoint:
+            self.checkpoint()
+            self._next_checkpoint = now + self.checkpoint_seconds
+
+    # ------------------------------------------------------------------ database
+
+    def _record(self, name: str, value: float) -> None:
+        self._buffer.append((name, int(self.num_timesteps), time.time(), value))
+
+    def flush(self) -> None:
+        """Write buffered curve points, the timestep count and the best peak in one transaction."""
+        points, self._buffer = self._buffer, []
+
+        def write(session: Session) -> None:
+            for name in {p[0] for p in points} - set(self._data_ids):
+                data = models.TrainStepData(
+                    agent_id=self.agent_id, name=name, unit=UNITS.get(name, "")
+                )
+                session.add(data)
+                session.flush()
+                self._data_ids[name] = data.id
+            if points:
+                bulk.insert_columns(
+                    session,
+                    models.TrainStepValue.__table__,  # type: ignore[arg-type]
+                    ("data_id", "timestep", "wall_time", "value"),
+                    (
+                        np.array([self._data_ids[p[0]] for p in points]),
+                        np.array([p[1] for p in points]),
+                        np.array([p[2] for p in points]),
+                        np.array([p[3] for p in points]),
+                    ),
+                )
+            session.execute(
+                sa.update(models.Agent)
+                .where(models.Agent.id == self.agent_id)
+                .values(timesteps_done=int(self.num_timesteps), best_peak_reward=self.best_peak)
+            )
+
+        try:
+            self.db.run_write(write)
+        except Exception:
+            self._data_ids = {
+                k: v for k, v in self._data_ids.items() if k not in {p[0] for p in points}
+            }
+            self._buffer = points + self._buffer  # kept for the next try
+            raise
+
+    def checkpoint(self) -> None:
+        """Save the last model atomically and record where it is (with the points before it)."""
+        save_atomically(self.model, self.last_path)
+        self.flush()
+
+        def write(session: Session) -> None:
+            best = str(self.best_path) if self.best_path.exists() else None
+            session.execute(
+                sa.update(models.Agent)
+                .where(models.Agent.id == self.agent_id)
+                .values(checkpoint_path=str(self.last_path), best_checkpoint_path=best)
+            )
+
+        self.db.run_write(write)
+
+    def _stop_requested(self) -> str | None:
+        if os.getppid() != self._parent_pid:
+            return "the supervisor process is gone"
+        with self.db.read() as session:
+            pending = (
+                session.execute(
+                    sa.select(models.AgentControl.id).where(
+                        models.AgentControl.agent_id == self.agent_id,
+                        models.AgentControl.handled_at.is_(None),
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            run_status = session.scalar(
+                sa.select(models.ProjectRun.status).where(models.ProjectRun.id == self.run_id)
+            )
+        if pending:
+            self.db.run_write(
+                lambda s: s.execute(
+                    sa.update(models.AgentControl)
+                    .where(models.AgentControl.id.in_(pending))
+                    .values(handled_at=utcnow())
+                )
+            )
+            return "stop requested"
+        if run_status not in (Status.RUNNING, Status.QUEUED):
+            return f"the run is {run_status}"
+        return None
