@@ -24,7 +24,8 @@ from hydrorl.physics import Cascade, Problem
 from hydrorl.physics.episode import EpisodeDesign
 from hydrorl.project import ALGORITHMS, TrainingSettings
 from hydrorl.system import HydroSystem, PowerStation, Reservoir
-from hydrorl.workbench import ForecastInfo, ProjectInfo, RunInfo, Workbench, connect
+from hydrorl.workbench import ForecastInfo, ProjectInfo, Workbench, connect
+from hydrorl.workbench_runs import RunInfo
 
 __version__ = "0.1.0"
 

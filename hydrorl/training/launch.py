@@ -146,14 +146,16 @@ def prepare_resume(session: Session, run_id: int) -> None:
         raise NotFoundError(f"no run {run_id}")
     if run.kind != RunKind.TRAIN:
         raise ValidationError(f"run {run_id} is an evaluation; start a new evaluation instead")
+    # The old process ids are dead; a fresh heartbeat gives the new supervisor time to start.
+    fresh = {
+        "pid": None,
+        "host": None,
+        "heartbeat_at": utcnow(),
+        "finished_at": None,
+        "error": None,
+    }
     if not transition(
-        session,
-        models.ProjectRun,
-        run_id,
-        Status.QUEUED,
-        status_reason="resumed",
-        finished_at=None,
-        error=None,
+        session, models.ProjectRun, run_id, Status.QUEUED, status_reason="resumed", **fresh
     ):
         raise ValidationError(
             f"run {run_id} is {run.status}; only failed or stopped runs can be resumed"
@@ -161,13 +163,7 @@ def prepare_resume(session: Session, run_id: int) -> None:
     for agent in run.agents:
         if agent.status in (Status.FAILED, Status.STOPPED):
             transition(
-                session,
-                models.Agent,
-                agent.id,
-                Status.QUEUED,
-                status_reason="resumed",
-                finished_at=None,
-                error=None,
+                session, models.Agent, agent.id, Status.QUEUED, status_reason="resumed", **fresh
             )
     # Controls of the previous life are done with.
     session.execute(

@@ -1,0 +1,313 @@
+"""The workbench verbs for runs: start, watch, stop, resume, evaluate, read episodes.
+
+A part of :class:`hydrorl.Workbench` (mixed in), kept apart because runs are a
+concept of their own: they talk to background processes through the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from hydrorl.db import Database, bulk, models
+from hydrorl.db import forecasts as forecast_store
+from hydrorl.db import projects as project_store
+from hydrorl.db import systems as system_store
+from hydrorl.errors import NotFoundError
+from hydrorl.project import TrainingSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    """A training or evaluation run: where it stands and why."""
+
+    id: int
+    kind: str
+    status: str
+    status_reason: str
+    project: str
+    forecast: str
+    settings: dict[str, Any]
+    error: str | None
+    created_at: pd.Timestamp
+    started_at: pd.Timestamp | None
+    finished_at: pd.Timestamp | None
+    source_run_id: int | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("completed", "stopped", "failed")
+
+
+class RunVerbs:
+    """Run verbs of the workbench (see :class:`hydrorl.Workbench`)."""
+
+    database: Database
+
+    # ------------------------------------------------------------------ runs
+
+    def start_training(
+        self,
+        project: str | int,
+        forecast: str | int,
+        *,
+        start_volumes: Sequence[float] | Mapping[str, float] | None = None,
+        system: str | int | None = None,
+        **overrides: Any,
+    ) -> RunInfo:
+        """Start training the agents of ``project`` on ``forecast`` in background processes.
+
+        Returns at once.  ``overrides`` change the project's settings for this run
+        (``agents=2, timesteps=50_000, algorithm="SAC", hyperparameters={...}``).
+        Bad settings are refused before any process starts.
+        """
+        from hydrorl.training import launch
+
+        def create(session: Any) -> int:
+            system_row = system_store.get_system(session, system) if system is not None else None
+            project_row = project_store.get_project(session, project, system_row)
+            forecast_row = forecast_store.get_forecast(session, forecast, project_row.system)
+            settings = TrainingSettings.from_dict(project_row.settings)
+            settings = settings.replace(**overrides) if overrides else settings
+            volumes = launch.check_start_volumes(
+                project_row.system,
+                None
+                if start_volumes is None
+                else (dict(start_volumes) if isinstance(start_volumes, Mapping) else start_volumes),
+            )
+            return launch.create_training_run(
+                session, project_row, forecast_row, settings, volumes
+            ).id
+
+        run_id = self.database.run_write(create)
+        launch.start_process(self.database, "supervisor", run_id)
+        return self.run(run_id)
+
+    def runs(self, project: str | int | None = None) -> pd.DataFrame:
+        """Every run (of one project if given), newest last."""
+        r, p, f = models.ProjectRun, models.Project, models.Forecast
+        agents = sa.select(sa.func.count()).where(models.Agent.run_id == r.id).scalar_subquery()
+        stmt = (
+            sa.select(
+                r.id,
+                p.name.label("project"),
+                f.name.label("forecast"),
+                r.kind,
+                r.status,
+                r.status_reason,
+                agents.label("agents"),
+                r.source_run_id,
+                r.created_at,
+                r.started_at,
+                r.finished_at,
+                r.heartbeat_at,
+            )
+            .join(p, r.project_id == p.id)
+            .join(f, r.forecast_id == f.id)
+            .order_by(r.id)
+        )
+        with self.database.read() as session:
+            if project is not None:
+                stmt = stmt.where(r.project_id == project_store.get_project(session, project).id)
+            rows = session.execute(stmt).all()
+        frame = pd.DataFrame(rows, columns=list(stmt.selected_columns.keys()))
+        for column in ("kind", "status"):
+            frame[column] = frame[column].map(str)
+        return frame
+
+    def run(self, run_id: int) -> RunInfo:
+        """One run's status, reason and error (the traceback of what failed)."""
+        with self.database.read() as session:
+            row = session.get(models.ProjectRun, run_id)
+            if row is None:
+                raise NotFoundError(f"no run {run_id}")
+            return RunInfo(
+                id=row.id,
+                kind=str(row.kind),
+                status=str(row.status),
+                status_reason=row.status_reason,
+                project=row.project.name,
+                forecast=row.forecast.name,
+                settings=dict(row.settings),
+                error=row.error,
+                created_at=pd.Timestamp(row.created_at),
+                started_at=pd.Timestamp(row.started_at) if row.started_at else None,
+                finished_at=pd.Timestamp(row.finished_at) if row.finished_at else None,
+                source_run_id=row.source_run_id,
+            )
+
+    def agents(self, run_id: int) -> pd.DataFrame:
+        """The agents of a training run: status, progress, best peak reward, errors."""
+        a = models.Agent
+        stmt = (
+            sa.select(
+                a.index,
+                a.id,
+                a.status,
+                a.status_reason,
+                a.seed,
+                a.timesteps_done,
+                a.best_peak_reward,
+                a.checkpoint_path,
+                a.best_checkpoint_path,
+                a.pid,
+                a.started_at,
+                a.heartbeat_at,
+                a.finished_at,
+                a.error,
+            )
+            .where(a.run_id == run_id)
+            .order_by(a.index)
+        )
+        with self.database.read() as session:
+            rows = session.execute(stmt).all()
+            run = session.get(models.ProjectRun, run_id)
+            target = run.settings.get("timesteps") if run else None
+        frame = pd.DataFrame(rows, columns=list(stmt.selected_columns.keys()))
+        frame["status"] = frame["status"].map(str)
+        frame.insert(5, "timesteps", target)
+        frame.insert(6, "progress", frame["timesteps_done"] / target if target else np.nan)
+        return frame
+
+    def curves(
+        self, run_id: int, series: str | None = "episode_reward", *, after_id: int = 0
+    ) -> pd.DataFrame:
+        """Learning-curve points of a run's agents, oldest first.
+
+        ``series`` names the curve (None: all of them); ``after_id`` returns only
+        points newer than the last one seen (the ``id`` column), for live plots.
+        """
+        a, d, v = models.Agent, models.TrainStepData, models.TrainStepValue
+        stmt = (
+            sa.select(
+                v.id,
+                a.index.label("agent"),
+                d.name.label("series"),
+                v.timestep,
+                v.wall_time,
+                v.value,
+            )
+            .join(d, v.data_id == d.id)
+            .join(a, d.agent_id == a.id)
+            .where(a.run_id == run_id, v.id > after_id)
+            .order_by(v.id)
+        )
+        if series is not None:
+            stmt = stmt.where(d.name == series)
+        with self.database.read() as session:
+            rows = session.execute(stmt).all()
+        frame = pd.DataFrame(rows, columns=list(stmt.selected_columns.keys()))
+        frame["wall_time"] = pd.to_datetime(frame["wall_time"], unit="s")
+        return frame
+
+    def stop(self, run_id: int, agent: int | None = None) -> None:
+        """Ask a run (or one agent, by index) to stop; it ends within seconds, checkpoints kept."""
+        from hydrorl.training import launch
+
+        self.database.run_write(lambda s: launch.request_stop(s, run_id, agent))
+
+    def resume(self, run_id: int) -> RunInfo:
+        """Go on with a failed or stopped run from its agents' last checkpoints."""
+        from hydrorl.training import launch
+
+        self.database.run_write(lambda s: launch.prepare_resume(s, run_id))
+        launch.start_process(self.database, "supervisor", run_id)
+        return self.run(run_id)
+
+    def wait(self, run_id: int, timeout: float | None = None, poll: float = 1.0) -> RunInfo:
+        """Block until the run has ended (or ``timeout`` seconds passed); return its status."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.reap()
+            info = self.run(run_id)
+            if info.done or (deadline is not None and time.monotonic() > deadline):
+                return info
+            time.sleep(poll)
+
+    def evaluate(
+        self, run_id: int, forecast: str | int | None = None, *, agent: int | None = None
+    ) -> RunInfo:
+        """Evaluate a training run's best agent (or ``agent``) on every scenario, in the background.
+
+        ``forecast`` defaults to the training forecast; any forecast of the same
+        system works (e.g. held-out scenarios).
+        """
+        from hydrorl.training import launch
+
+        def create(session: Any) -> int:
+            source = session.get(models.ProjectRun, run_id)
+            if source is None:
+                raise NotFoundError(f"no run {run_id}")
+            target = (
+                source.forecast
+                if forecast is None
+                else forecast_store.get_forecast(session, forecast, source.forecast.system)
+            )
+            return launch.create_evaluation_run(session, source, target, agent).id
+
+        eval_id = self.database.run_write(create)
+        launch.start_process(self.database, "evaluate", eval_id)
+        return self.run(eval_id)
+
+    def episodes(self, run_id: int) -> pd.DataFrame:
+        """The episodes of an evaluation run: one per scenario, with bound and benchmark."""
+        e, link, a = models.EvaluationEpisode, models.SeriesLink, models.Agent
+        stmt = (
+            sa.select(
+                e.id,
+                link.scenario_name.label("scenario"),
+                a.index.label("agent"),
+                e.revenue_eur,
+                e.end_water_value_eur,
+                e.total_reward.label("total_eur"),
+                e.spill_mm3,
+                e.end_volume_mm3,
+                e.bound_revenue_eur.label("bound_eur"),
+                e.benchmark_revenue_eur.label("benchmark_eur"),
+            )
+            .join(link, e.series_link_id == link.id)
+            .outerjoin(a, e.agent_id == a.id)
+            .where(e.run_id == run_id)
+            .order_by(link.scenario_index)
+        )
+        with self.database.read() as session:
+            rows = session.execute(stmt).all()
+        frame = pd.DataFrame(rows, columns=list(stmt.selected_columns.keys()))
+        frame["share_of_bound"] = frame["total_eur"] / frame["bound_eur"]
+        frame["vs_benchmark"] = frame["total_eur"] / frame["benchmark_eur"]
+        return frame
+
+    def episode_series(self, episode_id: int) -> pd.DataFrame:
+        """Per-step series of one episode (one column each), indexed by time."""
+        d, v = models.ReportData, models.ReportValue
+        with self.database.read() as session:
+            episode = session.get(models.EvaluationEpisode, episode_id)
+            if episode is None:
+                raise NotFoundError(f"no evaluation episode {episode_id}")
+            forecast = episode.series_link.forecast
+            data = session.execute(
+                sa.select(d.id, d.name).where(d.episode_id == episode_id).order_by(d.id)
+            ).all()
+            columns = {
+                name: bulk.read_values(session, v.__table__, "data_id", data_id, forecast.n_steps)  # type: ignore[arg-type]
+                for data_id, name in data
+            }
+            times = pd.date_range(
+                forecast.start_time,
+                periods=forecast.n_steps,
+                freq=pd.Timedelta(seconds=forecast.step_seconds),
+            )
+        return pd.DataFrame(columns, index=pd.Index(times, name="time"))
+
+    def reap(self) -> list[Any]:
+        """Fail runs and agents whose processes are gone (run on start-up and by supervisors)."""
+        from hydrorl.jobs.reaper import reap_stale
+
+        return self.database.run_write(lambda s: reap_stale(s))

@@ -1,0 +1,242 @@
+"""Training and evaluation in real background processes, killed for real."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import hydrorl
+from hydrorl.db import models
+
+TINY = {
+    "agents": 2,
+    "timesteps": 1024,
+    "n_envs": 4,
+    "episode_steps": 32,
+    "hyperparameters": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+}
+
+
+@pytest.fixture(autouse=True)
+def _fast_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Inherited by the worker processes: frequent checkpoints and heartbeats.
+    monkeypatch.setenv("HYDRORL_CHECKPOINT_S", "0.5")
+    monkeypatch.setenv("HYDRORL_HEARTBEAT_S", "0.5")
+
+
+@pytest.fixture
+def demo(wb: hydrorl.Workbench):  # noqa: ANN201
+    wb.setup_demo(scenarios=2, years=1)
+    yield wb
+    # Whatever a failed test left running is killed, so that no process outlives the test.
+    with wb.database.read() as session:
+        pids = [
+            p
+            for model in (models.ProjectRun, models.Agent)
+            for p in session.scalars(sa.select(model.pid).where(model.pid.is_not(None)))
+        ]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def wait_for(condition, timeout: float = 90.0, what: str = "condition"):  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value is not None and value is not False:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def learning(wb: hydrorl.Workbench, run_id: int, n: int = 2) -> pd.DataFrame:
+    """Wait until ``n`` agents are running and have a checkpoint."""
+
+    def ready() -> pd.DataFrame | None:
+        agents = wb.agents(run_id)
+        ok = (agents["status"] == "running") & agents["checkpoint_path"].notna()
+        return agents if ok.sum() >= n else None
+
+    try:
+        return wait_for(ready, what="agents learning with a checkpoint")
+    except AssertionError as e:
+        columns = ["index", "status", "status_reason", "timesteps_done", "checkpoint_path", "error"]
+        raise AssertionError(f"{e}: run {wb.run(run_id)}\n{wb.agents(run_id)[columns]}") from None
+
+
+def integrity_ok(wb: hydrorl.Workbench) -> bool:
+    url = sa.make_url(wb.url)
+    if url.get_backend_name() != "sqlite":
+        return True
+    with sqlite3.connect(url.database) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_tiny_run_completes_with_curves_and_checkpoints(demo: hydrorl.Workbench) -> None:
+    started = time.monotonic()
+    run = demo.start_training("Demo project", "Demo forecast", **TINY)
+    assert time.monotonic() - started < 2.0  # returns at once
+    assert run.status == "queued"
+    info = demo.wait(run.id, timeout=120)
+    assert info.status == "completed", (info.status_reason, info.error)
+    agents = demo.agents(run.id)
+    assert agents["status"].tolist() == ["completed", "completed"]
+    assert agents["timesteps_done"].tolist() == [1024, 1024]
+    assert agents["seed"].tolist() == [0, 1]
+    for path in agents["checkpoint_path"]:
+        assert Path(path).is_file()
+    curves = demo.curves(run.id)
+    assert set(curves["agent"]) == {0, 1} and len(curves) >= 2 * 1024 // 32
+    assert curves["id"].is_monotonic_increasing
+    assert set(demo.curves(run.id, None)["series"]) >= {
+        "episode_reward",
+        "episode_value_eur",
+        "loss",
+        "entropy_loss",
+    }
+    newer = demo.curves(run.id, after_id=int(curves["id"].iloc[-10]))
+    assert len(newer) == 9
+    assert demo.runs().loc[0, "status"] == "completed"
+
+
+def test_stop_is_honoured_within_five_seconds(demo: hydrorl.Workbench) -> None:
+    run = demo.start_training("Demo project", "Demo forecast", **{**TINY, "timesteps": 10**7})
+    learning(demo, run.id)
+    demo.stop(run.id, agent=0)
+    wait_for(lambda: demo.agents(run.id).loc[0, "status"] == "stopped", 5.0, "agent 0 to stop")
+    assert demo.agents(run.id).loc[1, "status"] == "running"
+    asked = time.monotonic()
+    demo.stop(run.id)
+    wait_for(lambda: demo.run(run.id).status == "stopped", 5.0, "the run to stop")
+    assert time.monotonic() - asked <= 5.0
+    agents = demo.agents(run.id)
+    assert agents["status"].tolist() == ["stopped", "stopped"]
+    assert all(Path(p).is_file() for p in agents["checkpoint_path"])
+    assert demo.run(run.id).status_reason == "stop requested"
+
+
+def _kill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+
+
+def test_a_killed_agent_is_seen_at_once_and_the_run_resumes(demo: hydrorl.Workbench) -> None:
+    run = demo.start_training("Demo project", "Demo forecast", **{**TINY, "timesteps": 6144})
+    agents = learning(demo, run.id)
+    _kill(int(agents.loc[0, "pid"]))
+    failed = wait_for(lambda: demo.agents(run.id).loc[0, "status"] == "failed", 5.0, "failure")
+    assert failed
+    reason = demo.agents(run.id).loc[0, "status_reason"]
+    assert "SIGKILL" in reason
+    info = demo.wait(run.id, timeout=120)
+    assert info.status == "failed" and "agent 0 failed" in info.status_reason
+    assert integrity_ok(demo)
+    before = demo.agents(run.id).loc[0, "timesteps_done"]
+    assert 0 < before < 6144
+    resumed = demo.resume(run.id)
+    assert resumed.status == "queued"
+    info = demo.wait(run.id, timeout=120)
+    assert info.status == "completed", (info.status_reason, info.error)
+    agents = demo.agents(run.id)
+    assert agents["timesteps_done"].tolist() == [6144, 6144]
+    # The resumed agent went on from its checkpoint, and no point was written twice.
+    updates = demo.curves(run.id, "n_updates")
+    for _, points in updates.groupby("agent"):
+        assert points["timestep"].is_unique and points["timestep"].is_monotonic_increasing
+        assert points["value"].is_monotonic_increasing
+
+
+def test_a_killed_supervisor_is_found_out_and_the_run_resumes(demo: hydrorl.Workbench) -> None:
+    run = demo.start_training("Demo project", "Demo forecast", **{**TINY, "timesteps": 10**7})
+    learning(demo, run.id)
+    with demo.database.read() as session:
+        supervisor = session.get(models.ProjectRun, run.id).pid
+    _kill(supervisor)
+    # The agents notice their supervisor is gone and stop, keeping their checkpoints.
+    wait_for(lambda: set(demo.agents(run.id)["status"]) == {"stopped"}, 10.0, "agents to stop")
+    reasons = set(demo.agents(run.id)["status_reason"])
+    assert reasons == {"the supervisor process is gone"}
+    # The run itself is failed by the reaper, with the reason.
+    demo.reap()
+    info = demo.run(run.id)
+    assert info.status == "failed" and f"process {supervisor}" in info.status_reason
+    assert integrity_ok(demo)
+    demo.resume(run.id)
+    learning(demo, run.id)
+    demo.stop(run.id)
+    assert demo.wait(run.id, timeout=30).status == "stopped"
+
+
+def test_an_agent_exception_reaches_the_run_status_with_its_traceback(
+    demo: hydrorl.Workbench,
+) -> None:
+    run = demo.start_training(
+        "Demo project", "Demo forecast", **{**TINY, "callbacks": ("tests.helpers:Exploding",)}
+    )
+    info = demo.wait(run.id, timeout=120)
+    assert info.status == "failed"
+    assert "agent 0 failed: RuntimeError: boom from a user callback" in info.status_reason
+    agents = demo.agents(run.id)
+    assert "Traceback" in agents.loc[0, "error"]
+    assert "boom from a user callback" in agents.loc[1, "error"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"algorithm": "DQN"}, "unknown algorithm 'DQN'"),
+        ({"agents": 0}, "agents = 0 must be an integer >= 1"),
+        ({"start_volumes": [10.0, 30.0, 5.0]}, "start volume of reservoir 'Hoegfjell' = 10.0"),
+        ({"start_volumes": {"Atlantis": 1.0}}, "no reservoir 'Atlantis'"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_process(
+    demo: hydrorl.Workbench, kwargs: dict, message: str
+) -> None:
+    with pytest.raises(hydrorl.ValidationError, match=message):
+        demo.start_training("Demo project", "Demo forecast", **kwargs)
+    assert demo.runs().empty
+
+
+def test_a_forecast_of_another_system_is_refused(demo: hydrorl.Workbench) -> None:
+    from tests.conftest import long_forecast, two_reservoir_system
+
+    demo.create_system(two_reservoir_system())
+    demo.upload_forecast("Twin", long_forecast(), "twin forecast")
+    with pytest.raises(hydrorl.NotFoundError, match="no forecast 'twin forecast' in system"):
+        demo.start_training("Demo project", "twin forecast")
+    assert demo.runs().empty
+
+
+def test_evaluation_writes_one_episode_per_scenario(demo: hydrorl.Workbench) -> None:
+    run = demo.start_training("Demo project", "Demo forecast", **TINY)
+    assert demo.wait(run.id, timeout=120).status == "completed"
+    best = demo.agents(run.id)["best_peak_reward"].idxmax()
+    evaluation = demo.evaluate(run.id)
+    info = demo.wait(evaluation.id, timeout=120)
+    assert info.status == "completed", (info.status_reason, info.error)
+    episodes = demo.episodes(evaluation.id)
+    assert episodes["scenario"].tolist() == ["S01", "S02"]
+    assert (episodes["agent"] == best).all()
+    assert (episodes["total_eur"] <= episodes["bound_eur"]).all()
+    assert (episodes["benchmark_eur"] <= episodes["bound_eur"]).all()
+    series = demo.episode_series(int(episodes["id"].iloc[1]))
+    assert len(series) == 2920
+    assert series["revenue_eur"].sum() == pytest.approx(episodes["revenue_eur"].iloc[1])
+    assert {
+        "volume_mm3:Hoegfjell",
+        "bound:volume_mm3:Hoegfjell",
+        "benchmark:discharge_m3s:Hoegfjell PS",
+        "price_eur_mwh",
+    } <= set(series.columns)
+    with pytest.raises(hydrorl.ValidationError, match="only failed or stopped runs"):
+        demo.resume(run.id)
