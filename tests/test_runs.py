@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -43,10 +44,8 @@ def demo(wb: hydrorl.Workbench):  # noqa: ANN201
             for p in session.scalars(sa.select(model.pid).where(model.pid.is_not(None)))
         ]
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def wait_for(condition, timeout: float = 90.0, what: str = "condition"):  # noqa: ANN001
