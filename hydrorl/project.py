@@ -34,6 +34,7 @@ class TrainingSettings:
         random_start_volumes: training episodes start from random volumes.
         forecast_horizon_steps: future price/inflow steps shown to the agent (0: none).
         n_envs: environments stepped together (one batched physics call) per agent.
+        checkpoint_seconds: how often each agent saves its last checkpoint.
         callbacks: extra SB3 callbacks as ``"module:Class"`` import paths, each built
             with no arguments and run beside HydroRL's own.
     """
@@ -49,6 +50,7 @@ class TrainingSettings:
     forecast_horizon_steps: int = 0
     n_envs: int = 16
     callbacks: tuple[str, ...] = ()
+    checkpoint_seconds: float = 30.0
 
     def validate(self) -> TrainingSettings:
         if self.algorithm not in ALGORITHMS:
@@ -68,6 +70,11 @@ class TrainingSettings:
                 raise ValidationError(
                     f"training settings: {field} = {value!r} must be an integer >= {minimum}"
                 )
+        seconds = self.checkpoint_seconds
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+            raise ValidationError(
+                f"training settings: checkpoint_seconds = {seconds!r} must be a number > 0"
+            )
         for path in self.callbacks:
             if not isinstance(path, str) or ":" not in path:
                 raise ValidationError(

@@ -40,8 +40,3 @@ def stale_after_seconds() -> float:
 def heartbeat_seconds() -> float:
     """How often live processes write their heartbeat (default 2 s)."""
     return float(os.environ.get("HYDRORL_HEARTBEAT_S", "2"))
-
-
-def checkpoint_seconds() -> float:
-    """How often a learning agent saves its last checkpoint (default 30 s)."""
-    return float(os.environ.get("HYDRORL_CHECKPOINT_S", "30"))

@@ -219,8 +219,19 @@ class RunVerbs:
         launch.start_process(self.database, "supervisor", run_id)
         return self.run(run_id)
 
-    def wait(self, run_id: int, timeout: float | None = None, poll: float = 1.0) -> RunInfo:
-        """Block until the run has ended (or ``timeout`` seconds passed); return its status."""
+    def wait(
+        self,
+        run_id: int,
+        timeout: float | None = None,
+        poll: float = 1.0,
+        *,
+        until_learning: bool = False,
+    ) -> RunInfo:
+        """Block until the run has ended (or ``timeout`` seconds passed); return its status.
+
+        With ``until_learning`` it returns as soon as every agent of the run is
+        learning and has saved a checkpoint (or the run has ended).
+        """
         import time
 
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -229,6 +240,11 @@ class RunVerbs:
             info = self.run(run_id)
             if info.done or (deadline is not None and time.monotonic() > deadline):
                 return info
+            if until_learning:
+                agents = self.agents(run_id)
+                learning = (agents["status"] == "running") & agents["checkpoint_path"].notna()
+                if len(agents) and learning.all():
+                    return info
             time.sleep(poll)
 
     def evaluate(

@@ -1,4 +1,4 @@
-"""Job state: the transition table, the reaper with an injected clock, SQLite under many processes."""
+"""Job state: transitions, the reaper with an injected clock, SQLite under many processes."""
 
 from __future__ import annotations
 
@@ -28,8 +28,13 @@ def _run_with_agent(wb: hydrorl.Workbench) -> tuple[int, int]:
 
     def create(session) -> tuple[int, int]:  # noqa: ANN001
         project = session.scalar(sa.select(models.Project))
-        run = models.ProjectRun(project=project, forecast=session.scalar(sa.select(models.Forecast)),
-                                kind=models.RunKind.TRAIN, status=Status.QUEUED, settings={})
+        run = models.ProjectRun(
+            project=project,
+            forecast=session.scalar(sa.select(models.Forecast)),
+            kind=models.RunKind.TRAIN,
+            status=Status.QUEUED,
+            settings={},
+        )
         run.agents = [models.Agent(index=0, seed=0, status=Status.QUEUED)]
         session.add(run)
         session.flush()
@@ -53,8 +58,11 @@ def test_the_reaper_fails_stale_work_with_the_reason(wb: hydrorl.Workbench) -> N
     t0 = dt.datetime(2030, 1, 1, 12, 0, 0)
     with wb.database.write() as s:
         s.execute(sa.update(models.ProjectRun).values(status=Status.RUNNING, heartbeat_at=t0))
-        s.execute(sa.update(models.Agent).values(status=Status.RUNNING, heartbeat_at=None,
-                                                 started_at=t0 - dt.timedelta(minutes=5)))
+        s.execute(
+            sa.update(models.Agent).values(
+                status=Status.RUNNING, heartbeat_at=None, started_at=t0 - dt.timedelta(minutes=5)
+            )
+        )
     after = dt.timedelta(seconds=30)
     with wb.database.write() as s:  # 20 s after the run's heartbeat: the run is fine
         reaped = reap_stale(s, now=t0 + dt.timedelta(seconds=20), stale_after=after)
@@ -81,9 +89,14 @@ def test_the_reaper_sees_a_dead_process_at_once(wb: hydrorl.Workbench) -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     with wb.database.write() as s:
-        s.execute(sa.update(models.ProjectRun).values(
-            status=Status.RUNNING, heartbeat_at=models.utcnow(), pid=gone.pid,
-            host=socket.gethostname()))
+        s.execute(
+            sa.update(models.ProjectRun).values(
+                status=Status.RUNNING,
+                heartbeat_at=models.utcnow(),
+                pid=gone.pid,
+                host=socket.gethostname(),
+            )
+        )
     wb.reap()
     assert wb.run(run_id).status_reason.startswith(f"process {gone.pid} on ")
 
@@ -128,11 +141,23 @@ def test_many_writers_and_readers_on_one_sqlite_file(tmp_path: Path) -> None:
 
     data_ids = wb.database.run_write(curves)
     count = 150
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(d), str(count)],
-                                stderr=subprocess.PIPE, text=True) for d in data_ids]
-    readers = [subprocess.Popen([sys.executable, "-c", READER, url, "8", str(run_id)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for _ in range(2)]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, url, str(d), str(count)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for d in data_ids
+    ]
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, url, "8", str(run_id)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     for p in writers + readers:
         p.wait(timeout=240)
     errors = [p.stderr.read() for p in writers + readers]
@@ -140,6 +165,8 @@ def test_many_writers_and_readers_on_one_sqlite_file(tmp_path: Path) -> None:
     assert not any("locked" in e for e in errors)
     values = wb.curves(run_id, None)
     assert len(values) == 4 * count * 5
-    for name, points in values.groupby("series"):
-        assert sorted(points["value"]) == sorted(10.0 * i + k for i in range(count) for k in range(5))
+    for _name, points in values.groupby("series"):
+        assert sorted(points["value"]) == sorted(
+            10.0 * i + k for i in range(count) for k in range(5)
+        )
     assert all(int(p.stdout.read()) > 0 for p in readers)

@@ -22,13 +22,13 @@ TINY = {
     "n_envs": 4,
     "episode_steps": 32,
     "hyperparameters": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+    "checkpoint_seconds": 0.5,
 }
 
 
 @pytest.fixture(autouse=True)
 def _fast_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Inherited by the worker processes: frequent checkpoints and heartbeats.
-    monkeypatch.setenv("HYDRORL_CHECKPOINT_S", "0.5")
+    # Inherited by the worker processes: frequent heartbeats.
     monkeypatch.setenv("HYDRORL_HEARTBEAT_S", "0.5")
 
 

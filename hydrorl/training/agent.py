@@ -89,12 +89,14 @@ def train_agent(url: str, agent_id: int) -> int:
                 _forget_after(db, agent_id, int(model.num_timesteps))
             else:
                 model = build_model(settings, env, seed)
+                _forget_after(db, agent_id, -1)  # a restart from scratch drops earlier points
             recorder = Recorder(
                 db,
                 agent_id,
                 run_id,
                 run_folder(run_id) / f"agent-{index}",
                 env.venv.episodes.reward_scale,  # type: ignore[attr-defined]
+                checkpoint_seconds=settings.checkpoint_seconds,
             )
             remaining = settings.timesteps - int(model.num_timesteps)
             if remaining > 0:

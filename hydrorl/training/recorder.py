@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from stable_baselines3.common.callbacks import BaseCallback
 
-from hydrorl import settings
 from hydrorl.db import Database, bulk, models
 from hydrorl.db.models import Status, utcnow
 
@@ -48,7 +47,7 @@ class Recorder(BaseCallback):
         *,
         flush_seconds: float = 2.0,
         poll_seconds: float = 1.0,
-        checkpoint_seconds: float | None = None,
+        checkpoint_seconds: float = 30.0,
     ) -> None:
         super().__init__()
         self.db, self.agent_id, self.run_id = db, agent_id, run_id
@@ -57,7 +56,7 @@ class Recorder(BaseCallback):
         self.best_path = folder / "best.zip"
         self.reward_scale = reward_scale_eur
         self.flush_seconds, self.poll_seconds = flush_seconds, poll_seconds
-        self.checkpoint_seconds = checkpoint_seconds or settings.checkpoint_seconds()
+        self.checkpoint_seconds = checkpoint_seconds
         self._parent_pid = os.getppid()
         self.stop_reason: str | None = None
         self._data_ids: dict[str, int] = {}
