@@ -47,7 +47,8 @@ def main() -> None:
             run = models.ProjectRun(
                 project=session.scalar(sa.select(models.Project)),
                 forecast=session.scalar(sa.select(models.Forecast)),
-                kind=models.RunKind.TRAIN, status=models.Status.RUNNING,
+                kind=models.RunKind.TRAIN,
+                status=models.Status.RUNNING,
                 settings=settings.to_dict(),
             )
             run.agents = [models.Agent(index=0, seed=0, status=models.Status.RUNNING)]
@@ -56,8 +57,9 @@ def main() -> None:
             return run.id, run.agents[0].id
 
         def env() -> VecMonitor:
-            return VecMonitor(CascadeVecEnv(problem, settings.n_envs, episode_design(settings),
-                                            seed=0))
+            return VecMonitor(
+                CascadeVecEnv(problem, settings.n_envs, episode_design(settings), seed=0)
+            )
 
         rates: dict[str, list[float]] = {"plain SB3 PPO": [], "with HydroRL bookkeeping": []}
         for _ in range(args.repeat):
@@ -69,8 +71,13 @@ def main() -> None:
             run_id, agent_id = wb.database.run_write(new_agent)
             vec = env()
             model = PPO("MlpPolicy", vec, seed=0, device="cpu")
-            recorder = Recorder(wb.database, agent_id, run_id, Path(tmp) / f"agent-{agent_id}",
-                                vec.venv.episodes.reward_scale)
+            recorder = Recorder(
+                wb.database,
+                agent_id,
+                run_id,
+                Path(tmp) / f"agent-{agent_id}",
+                vec.venv.episodes.reward_scale,
+            )
             start = time.perf_counter()
             with Heartbeat(wb.database, models.Agent, agent_id):
                 model.learn(args.timesteps, callback=recorder)
