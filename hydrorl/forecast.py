@@ -104,12 +104,30 @@ def long_frame(
     )
 
 
-def read_forecast(source: str | Path | pd.DataFrame, *, name: str | None = None) -> ForecastTable:
-    """Read and validate a forecast from a file path or a DataFrame.
+def read_forecast(
+    source: str | Path | pd.DataFrame | bytes, *, name: str | None = None
+) -> ForecastTable:
+    """Read and validate a forecast from a file path, a file's bytes or a DataFrame.
 
-    Raises ForecastValidationError with the file, column and row (or
-    timestamp) of the first problem found.
+    ``bytes`` (e.g. from a browser's file input) need ``name``, the file name,
+    whose extension says the format.  Raises ForecastValidationError with the
+    file, column and row (or timestamp) of the first problem found.
     """
+    if isinstance(source, bytes | bytearray):
+        if not name:
+            raise ForecastValidationError("name the uploaded file: its extension tells the format")
+        fmt = _FORMATS.get(Path(name).suffix.lower())
+        if fmt is None:
+            raise ForecastValidationError(
+                f"{name}: unknown file type {Path(name).suffix or '(no extension)'!r}; "
+                f"use .csv, .parquet or .xlsx"
+            )
+        data = bytes(source)
+        frame = _parse_bytes(data, fmt, name)
+        offset = 2 if fmt in ("csv", "excel") else 1
+        return _validate(
+            frame, name, fmt, hashlib.sha256(data).hexdigest(), len(data), row_offset=offset
+        )
     if isinstance(source, pd.DataFrame):
         label = name or "<DataFrame>"
         frame = source.reset_index(drop=True)

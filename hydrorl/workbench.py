@@ -30,7 +30,7 @@ from hydrorl.system import HydroSystem, PowerStation
 from hydrorl.workbench_runs import RunVerbs
 
 SystemSource: TypeAlias = HydroSystem | Mapping[str, Any] | str | Path
-ForecastSource: TypeAlias = str | Path | pd.DataFrame | ForecastTable
+ForecastSource: TypeAlias = str | Path | pd.DataFrame | ForecastTable | bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +150,7 @@ class Workbench(RunVerbs):
     # ------------------------------------------------------------------ forecasts
 
     def read_forecast(self, source: ForecastSource, *, name: str | None = None) -> ForecastTable:
-        """Read and validate a forecast without storing it (a preview)."""
+        """Read and validate a forecast without storing it (a preview); bytes need ``name``."""
         if isinstance(source, ForecastTable):
             return source
         return read_forecast(source, name=name)
@@ -163,15 +163,17 @@ class Workbench(RunVerbs):
         *,
         description: str = "",
         allow_duplicate: bool = False,
+        file_name: str | None = None,
     ) -> ForecastInfo:
         """Validate and store a forecast for ``system`` in one transaction.
 
         ``source`` is a CSV, Parquet or Excel file, a DataFrame (format: see
         :mod:`hydrorl.forecast`) or a ForecastTable.  On any error nothing is
         written.  The same content uploaded twice raises DuplicateUploadError
-        unless ``allow_duplicate`` is true.
+        unless ``allow_duplicate`` is true.  ``source`` may also be a file's bytes
+        (from a browser upload), with its ``file_name``.
         """
-        table = self.read_forecast(source)
+        table = self.read_forecast(source, name=file_name)
         if name is None:
             name = Path(table.source_name).stem if table.source_format != "dataframe" else None
             if not name:

@@ -331,3 +331,15 @@ def test_dataframe_errors_name_the_row_index(wb: hydrorl.Workbench, system: obje
         hydrorl.ForecastValidationError, match="<DataFrame>: column 'price', row 2 .*infinite"
     ):
         wb.upload_forecast("Twin", frame, "f")
+
+
+def test_bytes_from_a_browser_upload(wb: hydrorl.Workbench, system: object) -> None:
+    frame = long_forecast(scenarios=2, steps=12)
+    data = frame.to_csv(index=False).encode()
+    info = wb.upload_forecast("Twin", data, file_name="from-browser.csv")
+    assert info.name == "from-browser" and wb.uploads().iloc[0].size_bytes == len(data)
+    pd.testing.assert_frame_equal(wb.forecast_data("from-browser"), frame, check_dtype=False)
+    with pytest.raises(hydrorl.ForecastValidationError, match="name the uploaded file"):
+        wb.read_forecast(data)
+    with pytest.raises(hydrorl.ForecastValidationError, match="x.parquet: not a Parquet file"):
+        wb.read_forecast(data, name="x.parquet")
