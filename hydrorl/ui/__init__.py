@@ -1,5 +1,17 @@
 """Panel components of the workbench, built on :class:`hydrorl.Workbench` only."""
 
+from hydrorl.ui.app import WorkbenchApp
+from hydrorl.ui.episodes import EpisodeBrowser
 from hydrorl.ui.forecast_explorer import ForecastExplorer
+from hydrorl.ui.launcher import RunLauncher
+from hydrorl.ui.monitor import TrainingMonitor
+from hydrorl.ui.upload import ForecastUpload
 
-__all__ = ["ForecastExplorer"]
+__all__ = [
+    "EpisodeBrowser",
+    "ForecastExplorer",
+    "ForecastUpload",
+    "RunLauncher",
+    "TrainingMonitor",
+    "WorkbenchApp",
+]

@@ -1,0 +1,151 @@
+"""Start and stop training runs: project, forecast, algorithm, budget and start volumes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+import param
+
+from hydrorl.errors import HydroRLError
+from hydrorl.project import ALGORITHMS
+from hydrorl.workbench import Workbench
+
+
+class RunLauncher(pn.viewable.Viewer):
+    """Choose what to train and press Start: the processes start in the background at once."""
+
+    project = param.Selector(objects=[], doc="Project (fixes the hydro system)")
+    forecast = param.Selector(objects=[], doc="Forecast of the project's system")
+    algorithm = param.Selector(default="PPO", objects=list(ALGORITHMS))
+    agents = param.Integer(default=5, bounds=(1, 32))
+    timesteps = param.Integer(default=100_000, bounds=(1, None))
+    run_id = param.Integer(default=None, allow_None=True, doc="The run started or selected last")
+    message = param.String(default="")
+
+    def __init__(self, workbench: Workbench, **params: object) -> None:
+        self.workbench = workbench
+        self.volume_sliders: dict[str, pn.widgets.FloatSlider] = {}
+        self._sliders = pn.Column()
+        self._agents = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width")
+        super().__init__(**params)
+        self.start_button = pn.widgets.Button(name="Start", button_type="primary")
+        self.stop_button = pn.widgets.Button(name="Stop run", button_type="danger")
+        self.agent_choice = pn.widgets.IntInput(name="Agent", value=0, start=0, width=80)
+        self.stop_agent_button = pn.widgets.Button(name="Stop agent", button_type="warning")
+        self.start_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.stop_agent_button.on_click(lambda _: self.stop(self.agent_choice.value))
+        self.evaluate_button = pn.widgets.Button(name="Evaluate best agent", button_type="success")
+        self.evaluate_button.on_click(lambda _: self.evaluate())
+        self.reload()
+
+    def reload(self) -> None:
+        """Read projects and forecasts again (after an upload, say)."""
+        names = list(self.workbench.projects()["name"])
+        self.param.project.objects = names
+        if names and self.project not in names:
+            self.project = names[0]
+        else:
+            self._on_project()
+
+    @param.depends("project", watch=True)
+    def _on_project(self) -> None:
+        if self.project is None:
+            return
+        info = self.workbench.project(self.project)
+        forecasts = list(self.workbench.forecasts(info.system)["name"])
+        self.param.forecast.objects = forecasts
+        self.forecast = forecasts[0] if forecasts else None
+        s = info.settings
+        self.algorithm, self.agents, self.timesteps = s.algorithm, s.agents, s.timesteps
+        self.volume_sliders = {
+            r.name: pn.widgets.FloatSlider(
+                name=f"{r.name} start volume (Mm³)",
+                start=r.min_volume_mm3,
+                end=r.max_volume_mm3,
+                value=(r.min_volume_mm3 + r.max_volume_mm3) / 2,
+                step=(r.max_volume_mm3 - r.min_volume_mm3) / 100,
+            )
+            for r in self.workbench.system(info.system).reservoirs
+        }
+        self._sliders[:] = list(self.volume_sliders.values())
+
+    def start(self) -> int | None:
+        """Start a run with the chosen settings; errors are shown, not raised."""
+        try:
+            run = self.workbench.start_training(
+                self.project,
+                self.forecast,
+                algorithm=self.algorithm,
+                agents=self.agents,
+                timesteps=self.timesteps,
+                start_volumes={n: w.value for n, w in self.volume_sliders.items()},
+            )
+        except HydroRLError as e:
+            self.message = f"Not started: {e}"
+            return None
+        self.run_id = run.id
+        self.message = f"Run {run.id} started: {self.agents} agents in the background."
+        self.refresh()
+        return run.id
+
+    def stop(self, agent: int | None = None) -> None:
+        if self.run_id is None:
+            self.message = "No run to stop."
+            return
+        try:
+            self.workbench.stop(self.run_id, agent)
+        except HydroRLError as e:
+            self.message = f"Not stopped: {e}"
+            return
+        what = f"agent {agent} of run {self.run_id}" if agent is not None else f"run {self.run_id}"
+        self.message = f"Stop requested for {what}."
+
+    def evaluate(self) -> int | None:
+        """Evaluate the run's best agent on every scenario of its forecast, in the background."""
+        if self.run_id is None:
+            self.message = "No run to evaluate."
+            return None
+        try:
+            evaluation = self.workbench.evaluate(self.run_id)
+        except HydroRLError as e:
+            self.message = f"Not evaluated: {e}"
+            return None
+        self.message = f"Evaluation {evaluation.id} of run {self.run_id} started."
+        return evaluation.id
+
+    def refresh(self) -> None:
+        if self.run_id is None:
+            return
+        agents = self.workbench.agents(self.run_id)
+        self._agents.object = agents[
+            ["index", "status", "timesteps_done", "timesteps", "best_peak_reward", "status_reason"]
+        ]
+        self.param.trigger("message")
+
+    @param.depends("message", "run_id")
+    def _message(self) -> pn.pane.Markdown:
+        status = ""
+        if self.run_id is not None:
+            info = self.workbench.run(self.run_id)
+            status = f"Run {info.id}: **{info.status}** {info.status_reason}"
+        return pn.pane.Markdown(f"{self.message}\n\n{status}")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        pn.state.add_periodic_callback(self.refresh, period=2000)
+        settings = pn.Param(
+            self.param,
+            parameters=["project", "forecast", "algorithm", "agents", "timesteps"],
+            show_name=False,
+        )
+        return pn.Row(
+            pn.Column(
+                settings,
+                self._sliders,
+                pn.Row(self.start_button, self.stop_button),
+                pn.Row(self.agent_choice, self.stop_agent_button),
+                self.evaluate_button,
+                width=360,
+            ),
+            pn.Column(self._message, self._agents, sizing_mode="stretch_width"),
+        )

@@ -1,0 +1,111 @@
+"""Upload a forecast file: preview and validate first, then store it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+import param
+
+from hydrorl.errors import HydroRLError
+from hydrorl.forecast import ForecastTable
+from hydrorl.ui.forecast_explorer import daily_means, forecast_plot
+from hydrorl.workbench import Workbench
+
+
+def summary(table: ForecastTable) -> pd.DataFrame:
+    """What a file holds, scenario by scenario."""
+    return pd.DataFrame(
+        {
+            "scenario": table.scenario_names,
+            "steps": table.n_steps,
+            "start": table.start_time,
+            "step": str(table.step),
+            "mean price (EUR/MWh)": table.price_eur_mwh.mean(axis=1).round(2),
+            "mean inflow (m³/s)": table.inflow_m3s.mean(axis=1).round(2),
+        }
+    )
+
+
+class ForecastUpload(pn.viewable.Viewer):
+    """Choose a CSV, Parquet or Excel file: see it, read what is wrong with it, or store it."""
+
+    system = param.Selector(objects=[], doc="Hydro system the forecast is for")
+    name = param.String(default="", doc="Forecast name (default: the file name)")
+    message = param.String(default="")
+    error = param.String(default="")
+
+    def __init__(self, workbench: Workbench, **params: object) -> None:
+        self.workbench = workbench
+        self.table: ForecastTable | None = None
+        self.file_input = pn.widgets.FileInput(accept=".csv,.parquet,.xlsx")
+        self.commit_button = pn.widgets.Button(
+            name="Store forecast", button_type="primary", disabled=True
+        )
+        self._preview = pn.Column(sizing_mode="stretch_width")
+        super().__init__(**params)
+        self.param.system.objects = list(workbench.systems()["name"])
+        if self.param.system.objects and self.system is None:
+            self.system = self.param.system.objects[0]
+        self.file_input.param.watch(lambda _: self.preview(), "value")
+        self.commit_button.on_click(lambda _: self.commit())
+
+    def preview(self, data: bytes | None = None, filename: str | None = None) -> None:
+        """Read and validate the chosen file; show it or say what is wrong."""
+        data = data if data is not None else self.file_input.value
+        filename = filename or self.file_input.filename
+        self.table, self.error, self.message = None, "", ""
+        self.commit_button.disabled = True
+        if not data:
+            return
+        try:
+            self.table = self.workbench.read_forecast(data, name=filename)
+        except HydroRLError as e:
+            self.error = str(e)
+            self._preview[:] = []
+            return
+        self.name = self.name or filename.rsplit(".", 1)[0]
+        self._preview[:] = [
+            pn.pane.DataFrame(summary(self.table), index=False, sizing_mode="stretch_width"),
+            pn.pane.HoloViews(
+                forecast_plot(daily_means(self.table.to_frame()), filename),
+                sizing_mode="stretch_width",
+            ),
+        ]
+        self.commit_button.disabled = False
+
+    def commit(self) -> bool:
+        """Store the previewed forecast in one transaction; say how it went."""
+        if self.table is None:
+            return False
+        try:
+            info = self.workbench.upload_forecast(self.system, self.table, self.name or None)
+        except HydroRLError as e:
+            self.error = str(e)
+            return False
+        self.message = (
+            f"Stored forecast {info.name!r}: {len(info.scenario_names)} scenarios x "
+            f"{info.n_steps} steps."
+        )
+        self.commit_button.disabled = True
+        return True
+
+    @param.depends("message", "error")
+    def _status(self) -> pn.viewable.Viewable:
+        if self.error:
+            return pn.pane.Alert(self.error, alert_type="danger")
+        if self.message:
+            return pn.pane.Alert(self.message, alert_type="success")
+        return pn.pane.Markdown("Columns: `time, scenario, price, inflow` (EUR/MWh, m³/s).")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(
+            pn.Row(
+                pn.widgets.Select.from_param(self.param.system),
+                pn.widgets.TextInput.from_param(self.param.name),
+            ),
+            self.file_input,
+            self._status,
+            self.commit_button,
+            self._preview,
+            sizing_mode="stretch_width",
+        )
