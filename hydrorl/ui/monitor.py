@@ -119,7 +119,7 @@ class TrainingMonitor(pn.viewable.Viewer):
             line = hv.DynamicMap(
                 lambda data, x=x, agent=agent: hv.Curve(data, x, "smooth", label=f"agent {agent}"),
                 streams=[buffer],
-            ).opts(line_width=2)
+            ).opts(line_width=2, tools=["hover"])
             layers += [raw, line]
         if x == "timestep":
             layers.insert(
@@ -132,10 +132,7 @@ class TrainingMonitor(pn.viewable.Viewer):
         if not layers:
             return hv.Overlay([hv.Curve([], x, self.series)])
         return hv.Overlay(layers).opts(
-            hv.opts.Curve(tools=["hover"]),
-            hv.opts.Overlay(
-                responsive=True, min_height=350, ylabel=self.series, legend_position="right"
-            ),
+            responsive=True, min_height=350, ylabel=self.series, legend_position="right"
         )
 
     def _agent_table(self, agents: pd.DataFrame) -> pd.DataFrame:
@@ -143,16 +140,17 @@ class TrainingMonitor(pn.viewable.Viewer):
             return agents
         now = pd.Timestamp.now("UTC").tz_localize(None)
         elapsed = (now - pd.to_datetime(agents["started_at"])).dt.total_seconds()
-        rate = agents["timesteps_done"] / elapsed.where(elapsed > 0)
-        left = (agents["timesteps"] - agents["timesteps_done"]).clip(lower=0)
-        eta = (left / rate).where(agents["status"] == "running")
+        done = pd.to_numeric(agents["timesteps_done"]).astype(float)
+        rate = done / elapsed.where(elapsed > 0)
+        left = (pd.to_numeric(agents["timesteps"]).astype(float) - done).clip(lower=0)
+        eta = (left / rate.where(rate > 0)).where(agents["status"] == "running")
         return pd.DataFrame(
             {
                 "agent": agents["index"],
                 "status": agents["status"],
-                "progress": (100 * agents["progress"]).round(1).astype(str) + " %",
+                "progress (%)": (100 * pd.to_numeric(agents["progress"])).round(1),
                 "ETA (s)": eta.round(0),
-                "best peak reward": agents["best_peak_reward"].round(2),
+                "best peak reward": pd.to_numeric(agents["best_peak_reward"]).round(2),
                 "reason": agents["status_reason"],
             }
         )

@@ -30,7 +30,7 @@ class ForecastUpload(pn.viewable.Viewer):
     """Choose a CSV, Parquet or Excel file: see it, read what is wrong with it, or store it."""
 
     system = param.Selector(objects=[], doc="Hydro system the forecast is for")
-    name = param.String(default="", doc="Forecast name (default: the file name)")
+    forecast_name = param.String(default="", doc="Forecast name (default: the file name)")
     message = param.String(default="")
     error = param.String(default="")
 
@@ -63,7 +63,7 @@ class ForecastUpload(pn.viewable.Viewer):
             self.error = str(e)
             self._preview[:] = []
             return
-        self.name = self.name or filename.rsplit(".", 1)[0]
+        self.forecast_name = self.forecast_name or filename.rsplit(".", 1)[0]
         self._preview[:] = [
             pn.pane.DataFrame(summary(self.table), index=False, sizing_mode="stretch_width"),
             pn.pane.HoloViews(
@@ -78,7 +78,9 @@ class ForecastUpload(pn.viewable.Viewer):
         if self.table is None:
             return False
         try:
-            info = self.workbench.upload_forecast(self.system, self.table, self.name or None)
+            info = self.workbench.upload_forecast(
+                self.system, self.table, self.forecast_name or None
+            )
         except HydroRLError as e:
             self.error = str(e)
             return False

@@ -1,0 +1,162 @@
+"""The Panel components, driven through their params and buttons, on real databases and processes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+import hydrorl
+from hydrorl.db import bulk, models
+from hydrorl.ui import EpisodeBrowser, ForecastUpload, RunLauncher, TrainingMonitor, WorkbenchApp
+from tests.conftest import long_forecast
+
+TINY = {
+    "agents": 2,
+    "timesteps": 1024,
+    "n_envs": 4,
+    "episode_steps": 32,
+    "hyperparameters": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+    "checkpoint_seconds": 0.5,
+}
+
+
+@pytest.fixture
+def demo(wb: hydrorl.Workbench) -> hydrorl.Workbench:
+    wb.setup_demo(scenarios=2, years=1)
+    return wb
+
+
+def forecast_rows(wb: hydrorl.Workbench) -> int:
+    with wb.database.read() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(models.TimeDataValue))
+
+
+def test_upload_shows_errors_previews_and_stores(demo: hydrorl.Workbench) -> None:
+    upload = ForecastUpload(demo)
+    assert upload.system == "Demo river"
+    before = forecast_rows(demo)
+    bad = long_forecast(scenarios=2, steps=8)
+    bad.loc[3, "inflow"] = -1.0
+    upload.preview(bad.to_csv(index=False).encode(), "spring.csv")
+    assert "spring.csv: column 'inflow', line 5" in upload.error
+    assert "negative" in upload.error and upload.commit_button.disabled
+    assert not upload.commit() and forecast_rows(demo) == before
+    good = long_forecast(scenarios=2, steps=8).to_csv(index=False).encode()
+    upload.preview(good, "spring.csv")
+    assert upload.error == "" and not upload.commit_button.disabled
+    assert upload.forecast_name == "spring"
+    assert upload._preview[0].object["scenario"].tolist() == ["s0", "s1"]
+    upload.commit_button.clicks += 1  # the button, as a click in the page does
+    assert upload.message.startswith("Stored forecast 'spring': 2 scenarios x 8 steps")
+    assert forecast_rows(demo) == before + 32
+    upload.preview(good, "again.csv")
+    upload.forecast_name = "again"
+    assert not upload.commit() and "the same content was uploaded before" in upload.error
+
+
+def _add_points(wb: hydrorl.Workbench, data_ids: list[int], start: int, n: int) -> None:
+    def write(session) -> None:  # noqa: ANN001
+        for data_id in data_ids:
+            bulk.insert_columns(
+                session,
+                models.TrainStepValue.__table__,
+                ("data_id", "timestep", "wall_time", "value"),
+                (
+                    np.full(n, data_id),
+                    np.arange(start, start + n) * 100,
+                    np.full(n, time.time()),
+                    np.random.default_rng(start).random(n),
+                ),
+            )
+
+    wb.database.run_write(write)
+
+
+def test_the_monitor_streams_only_new_points(demo: hydrorl.Workbench) -> None:
+    def create(session) -> tuple[int, list[int]]:  # noqa: ANN001
+        run = models.ProjectRun(
+            project=session.scalar(sa.select(models.Project)),
+            forecast=session.scalar(sa.select(models.Forecast)),
+            kind=models.RunKind.TRAIN,
+            status=models.Status.RUNNING,
+            settings={"timesteps": 10_000},
+        )
+        run.agents = [models.Agent(index=i, seed=i, status=models.Status.RUNNING) for i in range(3)]
+        session.add(run)
+        session.flush()
+        data = [models.TrainStepData(agent_id=a.id, name="episode_reward") for a in run.agents]
+        session.add_all(data)
+        session.flush()
+        return run.id, [d.id for d in data]
+
+    run_id, data_ids = demo.database.run_write(create)
+    _add_points(demo, data_ids, 0, 50)
+    monitor = TrainingMonitor(demo, run_id=run_id)
+    assert sorted(monitor.buffers) == [0, 1, 2]
+    assert [len(b.data) for b in monitor.buffers.values()] == [50, 50, 50]
+    assert monitor.refresh() == 0  # nothing new, nothing sent
+    _add_points(demo, data_ids, 50, 7)
+    sent: list[int] = []
+    for buffer in monitor.buffers.values():
+        original = buffer.send
+        buffer.send = lambda data, original=original: (sent.append(len(data)), original(data))
+    assert monitor.refresh() == 21
+    assert sent == [7, 7, 7]  # only the new points went down the streams
+    assert [len(b.data) for b in monitor.buffers.values()] == [57, 57, 57]
+    band = monitor.band_stream.data
+    assert len(band) == 60 and (band["std"] >= 0).all()
+    csv = monitor._csv().getvalue()
+    assert csv.count("\n") == 3 * 57 + 1
+    monitor.__panel__()
+    monitor.stop()
+
+
+def test_the_launcher_starts_stops_and_evaluates(demo: hydrorl.Workbench) -> None:
+    demo.create_project("Demo river", "tiny", TINY)
+    launcher = RunLauncher(demo)
+    launcher.project = "tiny"
+    assert launcher.agents == 2 and launcher.timesteps == 1024
+    assert list(launcher.volume_sliders) == ["Hoegfjell", "Midtvatn", "Nedrevatn"]
+    launcher.volume_sliders["Hoegfjell"].value = 800.0
+    launcher.timesteps = 10**7
+    launcher.start_button.clicks += 1
+    run_id = launcher.run_id
+    assert run_id is not None and "started" in launcher.message
+    demo.wait(run_id, timeout=90, until_learning=True)
+    assert set(demo.agents(run_id)["status"]) == {"running"}
+    with demo.database.read() as session:
+        volumes = {
+            v.reservoir.name: v.volume_mm3
+            for v in session.get(models.ProjectRun, run_id).start_volumes
+        }
+    assert volumes["Hoegfjell"] == 800.0
+    launcher.stop_button.clicks += 1
+    assert demo.wait(run_id, timeout=10).status == "stopped"
+    launcher.evaluate_button.clicks += 1
+    assert "Evaluation" in launcher.message
+    evaluation = demo.runs().iloc[-1]
+    assert evaluation["kind"] == "evaluate"
+    assert demo.wait(int(evaluation["id"]), timeout=120).status == "completed"
+    browser = EpisodeBrowser(demo)
+    assert browser.run_id == int(evaluation["id"])
+    assert browser.scenario == "S01"
+    assert browser._table.object["scenario"].tolist() == ["S01", "S02"]
+    browser.scenario = "S02"
+    layout = browser._plots.object
+    assert len(layout) == 4
+    app = WorkbenchApp(demo)
+    app.launcher.run_id = run_id
+    assert app.monitor.run_id == run_id
+    app.__panel__()
+
+
+def test_bad_settings_are_shown_not_raised(demo: hydrorl.Workbench, tmp_path: Path) -> None:
+    launcher = RunLauncher(demo)
+    launcher.volume_sliders["Midtvatn"].value = 100.0  # beyond what the slider allows by hand
+    launcher.start()
+    assert launcher.message.startswith("Not started: start volume of reservoir 'Midtvatn'")
+    assert demo.runs().empty
