@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("info", help="summarise what the database holds")
 
+    p = sub.add_parser("dashboard", help="serve the workbench dashboard (panel serve)")
+    p.add_argument("--port", type=int, default=5006)
+    p.add_argument("--address", default="localhost")
+    p.add_argument("--show", action="store_true", help="open it in a browser")
+
     p = sub.add_parser("system", help="create a hydro system from a YAML or JSON file")
     p.add_argument("file")
 
@@ -61,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             made = ", ".join(result["created"]) or "nothing (it was there already)"
             print(f"Created: {made}")
             print(wb.summary())
+        elif args.command == "dashboard":
+            _serve(wb, args)
         elif args.command == "info":
             print(wb.summary())
         elif args.command == "system":
@@ -84,6 +91,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hydrorl: error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _serve(wb: Workbench, args: argparse.Namespace) -> None:
+    import panel as pn
+
+    from hydrorl.ui import WorkbenchApp
+    from hydrorl.workbench import connect
+
+    url = wb.url
+    pn.extension(notifications=False)
+    print(
+        f"Serving the HydroRL workbench on http://{args.address}:{args.port}/ ({url})", flush=True
+    )
+
+    def app() -> pn.template.BootstrapTemplate:  # one workbench per browser session
+        return pn.template.BootstrapTemplate(title="HydroRL", main=[WorkbenchApp(connect(url))])
+
+    pn.serve(
+        app,
+        port=args.port,
+        address=args.address,
+        show=args.show,
+        title="HydroRL",
+        websocket_origin=[
+            f"{args.address}:{args.port}",
+            f"localhost:{args.port}",
+            f"127.0.0.1:{args.port}",
+        ],
+    )
 
 
 def _print_baselines(wb: Workbench, args: argparse.Namespace) -> None:

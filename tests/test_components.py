@@ -1,4 +1,4 @@
-"""The Panel components, driven through their params and buttons, on real databases and processes."""
+"""The Panel components, driven through their params and buttons, on real databases."""
 
 from __future__ import annotations
 
