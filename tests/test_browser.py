@@ -1,0 +1,129 @@
+"""The served dashboard in a real browser (Debian's chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import hydrorl
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+TINY = {
+    "agents": 2,
+    "timesteps": 4096,
+    "n_envs": 4,
+    "episode_steps": 32,
+    "hyperparameters": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+    "checkpoint_seconds": 0.5,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run must install Debian's chromium")
+        pytest.skip("Debian's chromium is not installed here")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, hydrorl.Workbench]]:
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    wb = hydrorl.connect(url)
+    wb.setup_demo(scenarios=2, years=1)
+    wb.create_project("Demo river", "tiny", TINY)
+    port = _free_port()
+    env = {**os.environ, "HYDRORL_DATABASE_URL": url}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hydrorl", "dashboard", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    address = f"http://localhost:{port}/"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            socket.create_connection(("localhost", port), timeout=1).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the dashboard did not start: {server.stdout.read().decode()}")
+            time.sleep(0.3)
+    yield address, wb
+    server.terminate()
+    server.wait(timeout=30)
+    for pid in wb.agents(1)["pid"].dropna() if not wb.runs().empty else []:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), 9)
+
+
+def test_the_dashboard_uploads_trains_and_shows_curves(browser, served, tmp_path: Path) -> None:
+    from tests.conftest import long_forecast
+
+    address, wb = served
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(address, timeout=60_000)
+    page.get_by_text("Hoegfjell PS").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-system.png"), full_page=True)
+
+    # Upload a forecast through the file input.
+    page.get_by_text("Upload a forecast", exact=True).click()
+    csv = tmp_path / "browser-forecast.csv"
+    long_forecast(scenarios=2, steps=24).to_csv(csv, index=False)
+    page.locator("input[type=file]").set_input_files(str(csv))
+    store = page.get_by_role("button", name="Store forecast")
+    page.wait_for_function("b => !b.disabled", arg=store.element_handle(), timeout=30_000)
+    store.click()
+    page.get_by_text("Stored forecast 'browser-forecast'").wait_for(timeout=30_000)
+    assert "browser-forecast" in set(wb.forecasts()["name"])
+    page.screenshot(path=str(ARTIFACTS / "dashboard-upload.png"), full_page=True)
+
+    # Start a run and watch it grow.
+    page.get_by_text("Train", exact=True).click()
+    page.locator("select").first.select_option("tiny")
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text("Run 1 started").wait_for(timeout=30_000)
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        agents = wb.agents(1)
+        seen.append(int(agents["timesteps_done"].sum()))
+        if set(agents["status"]) == {"completed"}:
+            break
+        time.sleep(1)
+    assert seen[-1] == 2 * 4096 and len(set(seen)) > 2  # it grew while we watched
+    page.get_by_text("completed").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(2500)  # a refresh or two of the monitor
+    page.screenshot(path=str(ARTIFACTS / "dashboard-train.png"), full_page=True)
+    assert len(wb.curves(1)) > 0
+    assert errors == []
