@@ -1,7 +1,7 @@
 """The HydroRL workbench for ``panel serve``: systems, upload, training with live curves, episodes.
 
-    hydrorl dashboard                              # the default database, opens this app
-    panel serve dashboards/workbench.py            # the same, by hand
+hydrorl dashboard                              # the default database, opens this app
+panel serve dashboards/workbench.py            # the same, by hand
 """
 
 import panel as pn
@@ -11,6 +11,4 @@ from hydrorl.ui import WorkbenchApp
 
 pn.extension(notifications=False)
 
-pn.template.BootstrapTemplate(
-    title="HydroRL", main=[WorkbenchApp(hydrorl.connect())]
-).servable()
+pn.template.BootstrapTemplate(title="HydroRL", main=[WorkbenchApp(hydrorl.connect())]).servable()
