@@ -34,6 +34,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the server did not start: {process.stdout.read().decode()}")
+            time.sleep(0.3)
+
+
 @pytest.fixture
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
@@ -66,15 +78,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, hydrorl.Workbench]]:
         stderr=subprocess.STDOUT,
     )
     address = f"http://localhost:{port}/"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            socket.create_connection(("localhost", port), timeout=1).close()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the dashboard did not start: {server.stdout.read().decode()}")
-            time.sleep(0.3)
+    _wait_for_port(port, server)
     yield address, wb
     server.terminate()
     server.wait(timeout=30)
@@ -161,15 +165,8 @@ def test_the_voila_dashboard_loads_and_its_controls_answer(browser, served) -> N
         failed: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("requestfailed", lambda r: failed.append(r.url))
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                page.goto(f"http://127.0.0.1:{port}/", timeout=90_000)
-                break
-            except Exception:
-                if voila.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+        _wait_for_port(port, voila)
+        page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
         page.get_by_text("Hoegfjell PS").first.wait_for(timeout=120_000)
         page.get_by_text("Train", exact=True).click()  # a Panel callback through ipywidgets
         page.get_by_text("Evaluate best agent").wait_for(timeout=30_000)

@@ -8,7 +8,6 @@ import pandas as pd
 import panel as pn
 import param
 
-from hydrorl.system import HydroSystem
 from hydrorl.workbench import Workbench
 
 
@@ -35,51 +34,6 @@ def forecast_plot(daily: pd.DataFrame, title: str = "") -> hv.Layout:
         )
         + inflow.map(lambda c: c.opts(**hover), hv.Curve).opts(ylabel="inflow (m³/s)", **opts)
     ).cols(1)
-
-
-def cascade_graph(system: HydroSystem) -> hv.Overlay:
-    """The cascade as a drawing: reservoirs (and the sea) as nodes, stations as arrows."""
-    order = system.topological_order()
-    depth = dict.fromkeys(order, 0)
-    for name in order:
-        for s in system.stations_from(name):
-            if s.downstream is not None:
-                depth[s.downstream] = max(depth[s.downstream], depth[name] + 1)
-    sea_depth = max(depth.values()) + 1
-    names = [*order, "the sea"]
-    rows: dict[int, int] = {}
-    xs, ys = [], []
-    for name in names:
-        d = sea_depth if name == "the sea" else depth[name]
-        xs.append(float(d))
-        ys.append(-float(rows.get(d, 0)))
-        rows[d] = rows.get(d, 0) + 1
-    index = {n: i for i, n in enumerate(names)}
-    nodes = hv.Nodes((xs, ys, list(range(len(names))), names), vdims="name")
-    edges = [
-        (index[s.upstream], index[s.downstream or "the sea"], s.name) for s in system.power_stations
-    ]
-    graph = hv.Graph((edges, nodes), vdims="station").opts(
-        directed=True,
-        arrowhead_length=0.04,
-        node_size=28,
-        node_color="#3b7dd8",
-        edge_line_width=3,
-        tools=["hover"],
-        xaxis=None,
-        yaxis=None,
-        height=220,
-        responsive=True,
-        padding=0.3,
-    )
-    labels = hv.Labels((xs, ys, names), ["x", "y"], "name").opts(
-        yoffset=-0.25, text_font_size="10pt"
-    )
-    mid = [((xs[a] + xs[b]) / 2, (ys[a] + ys[b]) / 2 + 0.12, n) for a, b, n in edges]
-    stations = hv.Labels(mid, ["x", "y"], "station").opts(text_font_size="9pt", text_color="grey")
-    return (graph * labels * stations).opts(
-        title="Cascade: stations draw from a reservoir and release into the next"
-    )
 
 
 def _table(frame: pd.DataFrame) -> pn.pane.DataFrame:
@@ -119,14 +73,6 @@ class ForecastExplorer(pn.viewable.Viewer):
         self.scenarios = names[:3]
 
     @param.depends("system")
-    def cascade(self) -> pn.pane.HoloViews:
-        if self.system is None:
-            return pn.pane.HoloViews(None)
-        return pn.pane.HoloViews(
-            cascade_graph(self.workbench.system(self.system)), sizing_mode="stretch_width"
-        )
-
-    @param.depends("system")
     def reservoirs(self) -> pn.pane.DataFrame:
         frame = pd.DataFrame() if self.system is None else self.workbench.reservoirs(self.system)
         return _table(frame)
@@ -158,7 +104,6 @@ class ForecastExplorer(pn.viewable.Viewer):
         return pn.Row(
             controls,
             pn.Column(
-                self.cascade,
                 pn.pane.Markdown("### Reservoirs"),
                 self.reservoirs,
                 pn.pane.Markdown("### Power stations"),

@@ -43,6 +43,8 @@ class ForecastUpload(pn.viewable.Viewer):
         )
         self._preview = pn.Column(sizing_mode="stretch_width")
         super().__init__(**params)
+        self.name_input = pn.widgets.TextInput(name="Forecast name", placeholder="the file name")
+        self.name_input.link(self, value="forecast_name", bidirectional=True)
         self.param.system.objects = list(workbench.systems()["name"])
         if self.param.system.objects and self.system is None:
             self.system = self.param.system.objects[0]
