@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from hydrorl import settings as hydrorl_settings
 from hydrorl.db import Database, models
-from hydrorl.db.models import Status, utcnow
+from hydrorl.db.models import Status
 from hydrorl.db.problems import load_problem
 from hydrorl.jobs.heartbeat import Heartbeat
-from hydrorl.jobs.status import transition
+from hydrorl.jobs.ownership import claim, fail_with_traceback, finish
 from hydrorl.physics.episode import EpisodeDesign
 from hydrorl.project import TrainingSettings
 
@@ -62,20 +59,7 @@ def train_agent(url: str, agent_id: int) -> int:
         problem = load_problem(session, run.forecast)
         volumes = start_volumes(session, run)
         run_id, index, seed, checkpoint = run.id, agent.index, agent.seed, agent.checkpoint_path
-    started = db.run_write(
-        lambda s: transition(
-            s,
-            models.Agent,
-            agent_id,
-            Status.RUNNING,
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            started_at=utcnow(),
-            heartbeat_at=utcnow(),
-            error=None,
-            status_reason="",
-        )
-    )
+    started = claim(db, models.Agent, agent_id)
     if not started:
         return 3  # someone else owns it, or it was stopped before it began
     try:
@@ -107,27 +91,10 @@ def train_agent(url: str, agent_id: int) -> int:
                 )
             recorder.checkpoint()
         final = Status.STOPPED if recorder.stop_reason else Status.COMPLETED
-        reason = recorder.stop_reason or ""
-        db.run_write(
-            lambda s: transition(
-                s, models.Agent, agent_id, final, status_reason=reason, finished_at=utcnow()
-            )
-        )
+        finish(db, models.Agent, agent_id, final, recorder.stop_reason or "")
         return 0
     except BaseException as e:
-        text = traceback.format_exc()
-        reason = f"{type(e).__name__}: {e}"[:500]
-        db.run_write(
-            lambda s: transition(
-                s,
-                models.Agent,
-                agent_id,
-                Status.FAILED,
-                error=text,
-                finished_at=utcnow(),
-                status_reason=reason,
-            )
-        )
+        fail_with_traceback(db, models.Agent, agent_id, e)
         return 1
     finally:
         db.dispose()

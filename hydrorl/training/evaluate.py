@@ -7,19 +7,16 @@ episode carries the three figures and the trajectories to compare.
 
 from __future__ import annotations
 
-import os
-import socket
-import traceback
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from hydrorl.db import Database, bulk, models
-from hydrorl.db.models import Status, utcnow
+from hydrorl.db.models import Status
 from hydrorl.db.problems import load_problem
 from hydrorl.jobs.heartbeat import Heartbeat
-from hydrorl.jobs.status import transition
+from hydrorl.jobs.ownership import claim, fail_with_traceback, finish
 from hydrorl.project import TrainingSettings
 from hydrorl.training.agent import start_volumes
 
@@ -37,45 +34,15 @@ UNITS = {
 
 def evaluate_run(url: str, run_id: int) -> int:
     db = Database(url)
-    started = db.run_write(
-        lambda s: transition(
-            s,
-            models.ProjectRun,
-            run_id,
-            Status.RUNNING,
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            started_at=utcnow(),
-            heartbeat_at=utcnow(),
-            error=None,
-            status_reason="",
-        )
-    )
-    if not started:
+    if not claim(db, models.ProjectRun, run_id):
         return 3
     try:
         with Heartbeat(db, models.ProjectRun, run_id):
             _evaluate(db, run_id)
-        db.run_write(
-            lambda s: transition(
-                s, models.ProjectRun, run_id, Status.COMPLETED, finished_at=utcnow()
-            )
-        )
+        finish(db, models.ProjectRun, run_id, Status.COMPLETED)
         return 0
     except BaseException as e:
-        text = traceback.format_exc()
-        reason = f"{type(e).__name__}: {e}"[:500]
-        db.run_write(
-            lambda s: transition(
-                s,
-                models.ProjectRun,
-                run_id,
-                Status.FAILED,
-                error=text,
-                finished_at=utcnow(),
-                status_reason=reason,
-            )
-        )
+        fail_with_traceback(db, models.ProjectRun, run_id, e)
         return 1
     finally:
         db.dispose()

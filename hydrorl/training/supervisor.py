@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import time
-import traceback
 
 import sqlalchemy as sa
 
 from hydrorl.db import Database, models
 from hydrorl.db.models import ControlCommand, Status, utcnow
 from hydrorl.jobs.heartbeat import Heartbeat
+from hydrorl.jobs.ownership import claim, fail_with_traceback
 from hydrorl.jobs.reaper import reap_stale
 from hydrorl.jobs.status import ACTIVE, transition
 from hydrorl.training.agent import run_folder
@@ -28,39 +26,14 @@ def supervise(url: str, run_id: int) -> int:
     try:
         return _supervise(db, url, run_id)
     except BaseException as e:
-        text = traceback.format_exc()
-        reason = f"{type(e).__name__}: {e}"[:500]
-        db.run_write(
-            lambda s: transition(
-                s,
-                models.ProjectRun,
-                run_id,
-                Status.FAILED,
-                error=text,
-                finished_at=utcnow(),
-                status_reason=f"supervisor error: {reason}",
-            )
-        )
+        fail_with_traceback(db, models.ProjectRun, run_id, e, prefix="supervisor error: ")
         return 1
     finally:
         db.dispose()
 
 
 def _supervise(db: Database, url: str, run_id: int) -> int:
-    started = db.run_write(
-        lambda s: transition(
-            s,
-            models.ProjectRun,
-            run_id,
-            Status.RUNNING,
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            started_at=utcnow(),
-            heartbeat_at=utcnow(),
-            error=None,
-            status_reason="",
-        )
-    )
+    started = claim(db, models.ProjectRun, run_id)
     if not started:
         return 3
     folder = run_folder(run_id)
