@@ -86,3 +86,16 @@ def test_panel_serve_answers_with_the_dashboard(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_cascade_drawing_names_every_reservoir_and_station() -> None:
+    from hydrorl.demo import demo_system
+    from hydrorl.ui.forecast_explorer import cascade_svg
+    from tests.conftest import two_reservoir_system
+
+    svg = cascade_svg(demo_system())
+    assert svg.count("<line") == 3 and svg.count("<rect") == 4  # 3 reservoirs and the sea
+    for name in ["Hoegfjell", "Midtvatn", "Nedrevatn", "Hoegfjell PS", "Nedrevatn PS", "sea"]:
+        assert f">{name}<" in svg
+    assert ">110 m³/s<" in svg
+    assert cascade_svg(two_reservoir_system()).count("<line") == 2

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from html import escape
+
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh options used below)
 import pandas as pd
 import panel as pn
 import param
 
+from hydrorl.system import HydroSystem
 from hydrorl.workbench import Workbench
 
 
@@ -34,6 +37,52 @@ def forecast_plot(daily: pd.DataFrame, title: str = "") -> hv.Layout:
         )
         + inflow.map(lambda c: c.opts(**hover), hv.Curve).opts(ylabel="inflow (m³/s)", **opts)
     ).cols(1)
+
+
+def cascade_svg(system: HydroSystem) -> str:
+    """The cascade as a static SVG: reservoirs left to right by depth, stations as arrows."""
+    order = system.topological_order()
+    depth = dict.fromkeys(order, 0)
+    for name in order:
+        for s in system.stations_from(name):
+            if s.downstream is not None:
+                depth[s.downstream] = max(depth[s.downstream], depth[name] + 1)
+    column: dict[int, int] = {}
+    place: dict[str, tuple[int, int]] = {}
+    for name in [*order, "sea"]:
+        d = max(depth.values()) + 1 if name == "sea" else depth[name]
+        place[name] = (40 + 230 * d, 30 + 70 * column.get(d, 0))
+        column[d] = column.get(d, 0) + 1
+    width = max(x for x, _ in place.values()) + 170
+    height = max(y for _, y in place.values()) + 70
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="12">',
+        '<defs><marker id="arrow" markerWidth="10" markerHeight="8" refX="10" refY="4" '
+        'orient="auto"><path d="M0,0 L10,4 L0,8 z" fill="#555"/></marker></defs>',
+    ]
+    for s in system.power_stations:
+        (x1, y1), (x2, y2) = place[s.upstream], place[s.downstream or "sea"]
+        parts.append(
+            f'<line x1="{x1 + 130}" y1="{y1 + 18}" x2="{x2}" y2="{y2 + 18}" '
+            'stroke="#555" stroke-width="2" marker-end="url(#arrow)"/>'
+        )
+        parts.append(
+            f'<text x="{(x1 + 130 + x2) / 2}" y="{(y1 + y2) / 2 + 10}" '
+            f'text-anchor="middle">{escape(s.name)}</text>'
+        )
+        parts.append(
+            f'<text x="{(x1 + 130 + x2) / 2}" y="{(y1 + y2) / 2 + 40}" fill="#777" '
+            f'text-anchor="middle">{s.max_discharge_m3s:g} m³/s</text>'
+        )
+    for name, (x, y) in place.items():
+        fill = "#dde8f7" if name != "sea" else "#eeeeee"
+        parts.append(
+            f'<rect x="{x}" y="{y}" width="130" height="36" rx="8" fill="{fill}" stroke="#3b7dd8"/>'
+        )
+        parts.append(f'<text x="{x + 65}" y="{y + 22}" text-anchor="middle">{escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def _table(frame: pd.DataFrame) -> pn.pane.DataFrame:
@@ -73,6 +122,12 @@ class ForecastExplorer(pn.viewable.Viewer):
         self.scenarios = names[:3]
 
     @param.depends("system")
+    def cascade(self) -> pn.pane.SVG:
+        if self.system is None:
+            return pn.pane.SVG(None)
+        return pn.pane.SVG(cascade_svg(self.workbench.system(self.system)))
+
+    @param.depends("system")
     def reservoirs(self) -> pn.pane.DataFrame:
         frame = pd.DataFrame() if self.system is None else self.workbench.reservoirs(self.system)
         return _table(frame)
@@ -104,6 +159,8 @@ class ForecastExplorer(pn.viewable.Viewer):
         return pn.Row(
             controls,
             pn.Column(
+                pn.pane.Markdown("### Cascade"),
+                self.cascade,
                 pn.pane.Markdown("### Reservoirs"),
                 self.reservoirs,
                 pn.pane.Markdown("### Power stations"),
