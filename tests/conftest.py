@@ -84,3 +84,14 @@ def long_forecast(
         for s in range(scenarios)
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+#: Training settings small enough for tests that start real processes.
+TINY_TRAINING = {
+    "agents": 2,
+    "timesteps": 1024,
+    "n_envs": 4,
+    "episode_steps": 32,
+    "hyperparameters": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+    "checkpoint_seconds": 0.5,
+}

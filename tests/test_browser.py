@@ -14,18 +14,12 @@ from pathlib import Path
 import pytest
 
 import hydrorl
+from tests.conftest import TINY_TRAINING
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-TINY = {
-    "agents": 2,
-    "timesteps": 4096,
-    "n_envs": 4,
-    "episode_steps": 32,
-    "hyperparameters": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
-    "checkpoint_seconds": 0.5,
-}
+TINY = {**TINY_TRAINING, "timesteps": 4096}
 
 
 def _free_port() -> int:

@@ -12,16 +12,9 @@ import sqlalchemy as sa
 import hydrorl
 from hydrorl.db import bulk, models
 from hydrorl.ui import EpisodeBrowser, ForecastUpload, RunLauncher, TrainingMonitor, WorkbenchApp
-from tests.conftest import long_forecast
+from tests.conftest import TINY_TRAINING, long_forecast
 
-TINY = {
-    "agents": 2,
-    "timesteps": 1024,
-    "n_envs": 4,
-    "episode_steps": 32,
-    "hyperparameters": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
-    "checkpoint_seconds": 0.5,
-}
+TINY = TINY_TRAINING
 
 
 @pytest.fixture

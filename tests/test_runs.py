@@ -15,15 +15,9 @@ import sqlalchemy as sa
 
 import hydrorl
 from hydrorl.db import models
+from tests.conftest import TINY_TRAINING
 
-TINY = {
-    "agents": 2,
-    "timesteps": 1024,
-    "n_envs": 4,
-    "episode_steps": 32,
-    "hyperparameters": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
-    "checkpoint_seconds": 0.5,
-}
+TINY = TINY_TRAINING
 
 
 @pytest.fixture(autouse=True)

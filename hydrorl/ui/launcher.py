@@ -132,7 +132,9 @@ class RunLauncher(pn.viewable.Viewer):
         return pn.pane.Markdown(f"{self.message}\n\n{status}")
 
     def __panel__(self) -> pn.viewable.Viewable:
-        pn.state.add_periodic_callback(self.refresh, period=2000)
+        # One refresh loop per launcher, however often it is rendered.
+        if getattr(self, "_callback", None) is None:
+            self._callback = pn.state.add_periodic_callback(self.refresh, period=2000)
         settings = pn.Param(
             self.param,
             parameters=["project", "forecast", "algorithm", "agents", "timesteps"],
