@@ -62,7 +62,7 @@ def _add_points(wb: hydrorl.Workbench, data_ids: list[int], start: int, n: int) 
                     np.full(n, data_id),
                     np.arange(start, start + n) * 100,
                     np.full(n, time.time()),
-                    np.random.default_rng(start).random(n),
+                    np.random.default_rng([start, data_id]).random(n),
                 ),
             )
 
@@ -100,10 +100,37 @@ def test_the_monitor_streams_only_new_points(demo: hydrorl.Workbench) -> None:
     assert monitor.refresh() == 21
     assert sent == [7, 7, 7]  # only the new points went down the streams
     assert [len(b.data) for b in monitor.buffers.values()] == [57, 57, 57]
+    # The band covers the timestep bins (1/60 of the target each) that every agent reached.
     band = monitor.band_stream.data
-    assert len(band) == 60 and (band["std"] >= 0).all()
+    assert len(band) == 34 and band["timestep"].max() < 5700 and (band["std"] > 0).all()
     csv = monitor._csv().getvalue()
     assert csv.count("\n") == 3 * 57 + 1
+
+    # A failed or stopped agent is labelled as such in the plot's legend.
+    def end(session) -> None:  # noqa: ANN001
+        run = session.get(models.ProjectRun, run_id)
+        run.agents[1].status = models.Status.FAILED
+        run.agents[2].status = models.Status.STOPPED
+
+    demo.database.run_write(end)
+    monitor.refresh()
+    labels = [layer[()].label for layer in monitor._plot_pane.object]
+    assert {"agent 0", "agent 1 (failed)", "agent 2 (stopped)"} <= set(labels)
+    table = monitor._agents_pane.object
+    assert table["status"].tolist() == ["running", "failed", "stopped"]
+
+    # Another run drawn beside it: the mean curve of its agents, fed only by its new points.
+    other_id, other_data = demo.database.run_write(create)
+    for _ in range(5):  # the list of runs is read again every fifth refresh
+        monitor.refresh()
+    assert other_id in monitor.param.compare.objects.values()  # offered once it exists
+    _add_points(demo, other_data, 0, 20)
+    monitor.compare = [other_id]
+    mean = monitor.other_pipes[other_id].data
+    assert len(mean) == 12 and mean["mean"].between(0, 1).all()
+    _add_points(demo, other_data, 20, 40)
+    monitor.refresh()
+    assert len(monitor.other_pipes[other_id].data) == 36  # 60 points of 100 steps: 36 bins
     monitor.__panel__()
     monitor.stop()
 
@@ -127,6 +154,13 @@ def test_the_launcher_starts_stops_and_evaluates(demo: hydrorl.Workbench) -> Non
             for v in session.get(models.ProjectRun, run_id).start_volumes
         }
     assert volumes["Hoegfjell"] == 800.0
+    reopened = WorkbenchApp(demo)  # a reloaded page follows the newest run
+    assert reopened.launcher.run_id == run_id and reopened.monitor.run_id == run_id
+    launcher.stop_button.clicks += 1
+    assert demo.wait(run_id, timeout=10).status == "stopped"
+    launcher.resume_button.clicks += 1
+    assert "resumed" in launcher.message
+    demo.wait(run_id, timeout=90, until_learning=True)
     launcher.stop_button.clicks += 1
     assert demo.wait(run_id, timeout=10).status == "stopped"
     launcher.evaluate_button.clicks += 1

@@ -21,7 +21,7 @@ class WorkbenchApp(pn.viewable.Viewer):
         self.explorer = ForecastExplorer(workbench)
         self.upload = ForecastUpload(workbench)
         self.launcher = RunLauncher(workbench)
-        self.monitor = TrainingMonitor(workbench)
+        self.monitor = TrainingMonitor(workbench, run_id=self.launcher.run_id)
         self.episodes = EpisodeBrowser(workbench)
         # The monitor follows the run the launcher started.
         self.launcher.param.watch(lambda e: setattr(self.monitor, "run_id", e.new), "run_id")

@@ -35,9 +35,31 @@ class RunLauncher(pn.viewable.Viewer):
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.stop_agent_button.on_click(lambda _: self.stop(self.agent_choice.value))
+        self.resume_button = pn.widgets.Button(name="Resume run")
+        self.resume_button.on_click(lambda _: self.resume())
         self.evaluate_button = pn.widgets.Button(name="Evaluate best agent", button_type="success")
         self.evaluate_button.on_click(lambda _: self.evaluate())
+        self.run_select = pn.widgets.Select(name="Run", options={}, width=340)
+        self.run_select.param.watch(lambda e: setattr(self, "run_id", e.new), "value")
         self.reload()
+        self.reload_runs()
+        if self.run_id is None and self.run_select.options:
+            self.run_id = list(self.run_select.options.values())[-1]  # the newest, after a reload
+
+    def reload_runs(self) -> None:
+        """The training runs to choose from, newest last; keeps the selection."""
+        runs = self.workbench.runs()
+        if not runs.empty:
+            runs = runs[runs["kind"] == "train"]
+        self.run_select.options = {
+            f"run {r.id} · {r.project} · {r.forecast}": int(r.id) for r in runs.itertuples()
+        }
+        self._select_run()
+
+    @param.depends("run_id", watch=True)
+    def _select_run(self) -> None:
+        if self.run_id in self.run_select.options.values():
+            self.run_select.value = self.run_id
 
     def reload(self) -> None:
         """Read projects and forecasts again (after an upload, say)."""
@@ -85,6 +107,7 @@ class RunLauncher(pn.viewable.Viewer):
             self.message = f"Not started: {e}"
             return None
         self.run_id = run.id
+        self.reload_runs()
         self.message = f"Run {run.id} started: {self.agents} agents in the background."
         self.refresh()
         return run.id
@@ -100,6 +123,19 @@ class RunLauncher(pn.viewable.Viewer):
             return
         what = f"agent {agent} of run {self.run_id}" if agent is not None else f"run {self.run_id}"
         self.message = f"Stop requested for {what}."
+
+    def resume(self) -> None:
+        """Go on with a stopped or failed run from its agents' last checkpoints."""
+        if self.run_id is None:
+            self.message = "No run to resume."
+            return
+        try:
+            self.workbench.resume(self.run_id)
+        except HydroRLError as e:
+            self.message = f"Not resumed: {e}"
+            return
+        self.message = f"Run {self.run_id} resumed from its checkpoints."
+        self.refresh()
 
     def evaluate(self) -> int | None:
         """Evaluate the run's best agent on every scenario of its forecast, in the background."""
@@ -144,10 +180,10 @@ class RunLauncher(pn.viewable.Viewer):
             pn.Column(
                 settings,
                 self._sliders,
-                pn.Row(self.start_button, self.stop_button),
+                pn.Row(self.start_button, self.stop_button, self.resume_button),
                 pn.Row(self.agent_choice, self.stop_agent_button),
                 self.evaluate_button,
                 width=360,
             ),
-            pn.Column(self._message, self._agents, sizing_mode="stretch_width"),
+            pn.Column(self.run_select, self._message, self._agents, sizing_mode="stretch_width"),
         )

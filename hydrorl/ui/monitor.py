@@ -24,15 +24,68 @@ def smooth(values: np.ndarray, start: float | None, alpha: float) -> np.ndarray:
     return out
 
 
-def band(frames: dict[int, pd.DataFrame], bins: int = 60) -> pd.DataFrame:
-    """Mean ± std across agents of the smoothed curves, on a common timestep grid."""
-    frames = {a: f for a, f in frames.items() if len(f) > 1}
-    if len(frames) < 2:
-        return pd.DataFrame(columns=["timestep", "mean", "std"])
-    top = min(f["timestep"].max() for f in frames.values())
-    grid = np.linspace(0, top, bins)
-    curves = np.array([np.interp(grid, f["timestep"], f["smooth"]) for f in frames.values()])
-    return pd.DataFrame({"timestep": grid, "mean": curves.mean(0), "std": curves.std(0)})
+class RunCurves:
+    """The smoothed curves of one run's agents, kept so that a refresh costs only the new points.
+
+    Each agent's smoothed values are also summed into fixed timestep bins (the run's
+    target split in ``bins``), so the mean ± std band across agents is computed from
+    ``agents x bins`` numbers however many points are stored.
+    """
+
+    def __init__(self, horizon: float, alpha: float, bins: int = 60) -> None:
+        self.alpha, self.bins = alpha, bins
+        self.width = max(float(horizon), 1.0) / bins
+        self.last_id = 0
+        self.last_smooth: dict[int, float] = {}
+        self.sums: dict[int, np.ndarray] = {}
+        self.counts: dict[int, np.ndarray] = {}
+        self.chunks: list[pd.DataFrame] = []
+
+    def add(self, new: pd.DataFrame) -> dict[int, pd.DataFrame]:
+        """Take points newer than the last seen; return them per agent with their smoothed value."""
+        if new.empty:
+            return {}
+        self.last_id = int(new["id"].max())
+        out = {}
+        for agent, points in new.groupby("agent"):
+            agent = int(agent)
+            values = points["value"].to_numpy(dtype=float)
+            smoothed = smooth(values, self.last_smooth.get(agent), self.alpha)
+            self.last_smooth[agent] = float(smoothed[-1])
+            timesteps = points["timestep"].to_numpy(dtype=float)
+            index = np.clip((timesteps // self.width).astype(int), 0, self.bins - 1)
+            sums = self.sums.setdefault(agent, np.zeros(self.bins))
+            counts = self.counts.setdefault(agent, np.zeros(self.bins))
+            np.add.at(sums, index, smoothed)
+            np.add.at(counts, index, 1)
+            out[agent] = pd.DataFrame(
+                {
+                    "timestep": timesteps,
+                    "wall_time": points["wall_time"].to_numpy(),
+                    "value": values,
+                    "smooth": smoothed,
+                }
+            )
+            self.chunks.append(out[agent].assign(agent=agent))
+        return out
+
+    def band(self, min_agents: int = 2) -> pd.DataFrame:
+        """Mean ± std across agents of their bin means, over the bins every agent has reached."""
+        if len(self.sums) < min_agents:
+            return pd.DataFrame(columns=["timestep", "mean", "std"])
+        sums = np.array(list(self.sums.values()))
+        counts = np.array(list(self.counts.values()))
+        reached = (counts > 0).all(axis=0)
+        means = sums[:, reached] / counts[:, reached]
+        centres = (np.arange(self.bins)[reached] + 0.5) * self.width
+        return pd.DataFrame({"timestep": centres, "mean": means.mean(0), "std": means.std(0)})
+
+    def points(self) -> pd.DataFrame:
+        """Every point seen, per agent, for export."""
+        if not self.chunks:
+            return pd.DataFrame(columns=["agent", *_COLUMNS])
+        data = pd.concat(self.chunks, ignore_index=True)
+        return data.sort_values(["agent", "timestep"], kind="stable")[["agent", *_COLUMNS]]
 
 
 class TrainingMonitor(pn.viewable.Viewer):
@@ -41,10 +94,12 @@ class TrainingMonitor(pn.viewable.Viewer):
     Each refresh asks only for points newer than the last one seen and streams
     them into one HoloViews ``Buffer`` per agent, so the browser receives the new
     points, not the whole curve.  It starts from the database, so a reloaded page
-    shows the whole run again.
+    shows the whole run again.  Other runs can be drawn beside it (``compare``) as
+    the mean curve of their agents.
     """
 
     run_id = param.Integer(default=None, allow_None=True, doc="Training run to watch")
+    compare = param.ListSelector(default=[], objects=[], doc="Other runs drawn as their mean")
     series = param.String(default="episode_reward", doc="Curve to plot")
     x_axis = param.Selector(default="timestep", objects=["timestep", "wall_time"])
     smoothing = param.Number(default=0.1, bounds=(0.01, 1.0), doc="EMA weight of a new point")
@@ -52,60 +107,91 @@ class TrainingMonitor(pn.viewable.Viewer):
 
     def __init__(self, workbench: Workbench, **params: object) -> None:
         self.workbench = workbench
+        self.curves = RunCurves(1, 0.1)
         self.buffers: dict[int, hv.streams.Buffer] = {}
-        self.last_id = 0
-        self._last_smooth: dict[int, float] = {}
-        self._frames: dict[int, pd.DataFrame] = {}
-        self.band_stream = hv.streams.Pipe(data=band({}))
+        self.statuses: dict[int, str] = {}
+        self.others: dict[int, RunCurves] = {}
+        self.other_pipes: dict[int, hv.streams.Pipe] = {}
+        self.band_stream = hv.streams.Pipe(data=self.curves.band())
         self._agents_pane = pn.pane.DataFrame(
             pd.DataFrame(), index=False, sizing_mode="stretch_width"
         )
         self._plot_pane = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=350)
         self._callback: pn.io.PeriodicCallback | None = None
+        self._refreshes = 0
+        self._options: dict[str, int] = {}
         super().__init__(**params)
         self.download = pn.widgets.FileDownload(
             callback=self._csv, filename="curves.csv", label="Export points as CSV"
         )
+        self.reload_runs()
         self._reset()
 
-    @param.depends("run_id", "series", "x_axis", watch=True)
+    def reload_runs(self) -> None:
+        """Offer every other training run for comparison."""
+        runs = self.workbench.runs()
+        runs = runs[runs["kind"] == "train"] if not runs.empty else runs
+        options = {
+            f"run {r.id} · {r.project} · {r.status}": int(r.id)
+            for r in runs.itertuples()
+            if r.id != self.run_id
+        }
+        if options != self._options:  # (param's list proxy cannot be compared with a dict)
+            self._options = options
+            self.param.compare.objects = options
+            self.compare = [c for c in self.compare if c in options.values()]
+
+    @param.depends("run_id", "series", "x_axis", "smoothing", watch=True)
     def _reset(self) -> None:
-        self.buffers, self._last_smooth, self._frames, self.last_id = {}, {}, {}, 0
+        self.curves = self._new_curves(self.run_id)
+        self.buffers, self.statuses = {}, {}
+        self.others, self.other_pipes = {}, {}
+        self.reload_runs()
         self.refresh()
         self._plot_pane.object = self._plot()
+
+    @param.depends("compare", watch=True)
+    def _on_compare(self) -> None:
+        self.others = {r: self.others.get(r) or self._new_curves(r) for r in self.compare}
+        self.other_pipes = {
+            r: self.other_pipes.get(r) or hv.streams.Pipe(data=RunCurves(1, 0.1).band())
+            for r in self.compare
+        }
+        self.refresh()
+        self._plot_pane.object = self._plot()
+
+    def _new_curves(self, run_id: int | None) -> RunCurves:
+        if run_id is None:
+            return RunCurves(1, self.smoothing)
+        target = self.workbench.run(run_id).settings.get("timesteps") or 1
+        return RunCurves(float(target), self.smoothing)
 
     def refresh(self) -> int:
         """Fetch points newer than the last seen; stream them; return how many came."""
         if self.run_id is None:
             return 0
-        new = self.workbench.curves(self.run_id, self.series, after_id=self.last_id)
+        self._refreshes += 1
+        if self._refreshes % 5 == 0:
+            self.reload_runs()
+        new = self.workbench.curves(self.run_id, self.series, after_id=self.curves.last_id)
         agents = self.workbench.agents(self.run_id)
         self._agents_pane.object = self._agent_table(agents)
-        if new.empty:
-            return 0
-        self.last_id = int(new["id"].max())
-        created = False
-        for agent, points in new.groupby("agent"):
-            agent = int(agent)
-            values = points["value"].to_numpy(dtype=float)
-            smoothed = smooth(values, self._last_smooth.get(agent), self.smoothing)
-            self._last_smooth[agent] = float(smoothed[-1])
-            frame = pd.DataFrame(
-                {
-                    "timestep": points["timestep"].to_numpy(dtype=float),
-                    "wall_time": points["wall_time"].to_numpy(),
-                    "value": values,
-                    "smooth": smoothed,
-                }
-            )
-            self._frames[agent] = pd.concat([self._frames.get(agent), frame], ignore_index=True)
-            if agent not in self.buffers:
-                self.buffers[agent] = hv.streams.Buffer(frame, length=10**7, index=False)
-                created = True
-            else:
+        statuses = dict(zip(agents["index"].astype(int), agents["status"], strict=True))
+        rebuild = statuses != self.statuses
+        self.statuses = statuses
+        for agent, frame in self.curves.add(new).items():
+            if agent in self.buffers:
                 self.buffers[agent].send(frame)
-        self.band_stream.send(band(self._frames))
-        if created:
+            else:
+                self.buffers[agent] = hv.streams.Buffer(frame, length=10**7, index=False)
+                rebuild = True
+        if len(new):
+            self.band_stream.send(self.curves.band())
+        for run, curves in self.others.items():
+            more = self.workbench.curves(run, self.series, after_id=curves.last_id)
+            if curves.add(more):
+                self.other_pipes[run].send(curves.band(min_agents=1))
+        if rebuild:
             self._plot_pane.object = self._plot()
         return len(new)
 
@@ -113,13 +199,16 @@ class TrainingMonitor(pn.viewable.Viewer):
         x = self.x_axis
         layers = []
         for agent, buffer in sorted(self.buffers.items()):
+            status = self.statuses.get(agent, "running")
+            label = f"agent {agent}" + ("" if status == "running" else f" ({status})")
+            dash = "dashed" if status in ("failed", "stopped") else "solid"
             raw = hv.DynamicMap(
                 lambda data, x=x: hv.Curve(data, x, "value"), streams=[buffer]
             ).opts(alpha=0.25, line_width=1)
             line = hv.DynamicMap(
-                lambda data, x=x, agent=agent: hv.Curve(data, x, "smooth", label=f"agent {agent}"),
+                lambda data, x=x, label=label: hv.Curve(data, x, "smooth", label=label),
                 streams=[buffer],
-            ).opts(line_width=2, tools=["hover"])
+            ).opts(line_width=2, line_dash=dash, tools=["hover"])
             layers += [raw, line]
         if x == "timestep":
             layers.insert(
@@ -129,6 +218,15 @@ class TrainingMonitor(pn.viewable.Viewer):
                     streams=[self.band_stream],
                 ).opts(alpha=0.15, color="grey"),
             )
+            for run, pipe in sorted(self.other_pipes.items()):
+                layers.append(
+                    hv.DynamicMap(
+                        lambda data, run=run: hv.Curve(
+                            data, "timestep", "mean", label=f"run {run} (mean)"
+                        ),
+                        streams=[pipe],
+                    ).opts(line_width=3, line_dash="dotdash")
+                )
         if not layers:
             return hv.Overlay([hv.Curve([], x, self.series)])
         return hv.Overlay(layers).opts(
@@ -158,9 +256,7 @@ class TrainingMonitor(pn.viewable.Viewer):
     def _csv(self):  # noqa: ANN202
         import io
 
-        frames = [f.assign(agent=a) for a, f in sorted(self._frames.items())]
-        data = pd.concat(frames) if frames else pd.DataFrame(columns=["agent", *_COLUMNS])
-        return io.StringIO(data.to_csv(index=False))
+        return io.StringIO(self.curves.points().to_csv(index=False))
 
     def start(self) -> None:
         """Refresh periodically (about once a second) while shown."""
@@ -177,6 +273,9 @@ class TrainingMonitor(pn.viewable.Viewer):
         controls = pn.Row(
             pn.widgets.Select.from_param(self.param.x_axis, width=150),
             pn.widgets.FloatSlider.from_param(self.param.smoothing, width=200),
+            pn.widgets.MultiChoice.from_param(
+                self.param.compare, name="Compare with runs", width=320
+            ),
             self.download,
         )
         return pn.Column(controls, self._plot_pane, self._agents_pane, sizing_mode="stretch_width")
