@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -187,3 +188,44 @@ def test_bad_settings_are_shown_not_raised(demo: hydrorl.Workbench, tmp_path: Pa
     launcher.start()
     assert launcher.message.startswith("Not started: start volume of reservoir 'Midtvatn'")
     assert demo.runs().empty
+
+
+def test_smoothing_continues_across_refreshes() -> None:
+    from hydrorl.ui.monitor import smooth
+
+    values = np.random.default_rng(0).normal(size=200)
+    expected, last = [], None
+    for v in values:  # the definition, one point at a time
+        last = v if last is None else 0.2 * v + 0.8 * last
+        expected.append(last)
+    whole = smooth(values, None, 0.2)
+    first = smooth(values[:50], None, 0.2)
+    assert np.allclose(whole, expected)
+    assert np.allclose(np.r_[first, smooth(values[50:], first[-1], 0.2)], expected)
+
+
+def test_a_long_run_opens_from_one_point_in_k(demo: hydrorl.Workbench) -> None:
+    def create(session) -> tuple[int, list[int]]:  # noqa: ANN001
+        run = models.ProjectRun(
+            project=session.scalar(sa.select(models.Project)),
+            forecast=session.scalar(sa.select(models.Forecast)),
+            kind=models.RunKind.TRAIN,
+            status=models.Status.RUNNING,
+            settings={"timesteps": 10**6},
+        )
+        run.agents = [models.Agent(index=i, seed=i, status=models.Status.RUNNING) for i in range(2)]
+        session.add(run)
+        session.flush()
+        data = [models.TrainStepData(agent_id=a.id, name="episode_reward") for a in run.agents]
+        session.add_all(data)
+        session.flush()
+        return run.id, [d.id for d in data]
+
+    run_id, data_ids = demo.database.run_write(create)
+    _add_points(demo, data_ids, 0, 3000)
+    monitor = TrainingMonitor(demo, run_id=run_id, history_points=1000)
+    assert sum(len(b.data) for b in monitor.buffers.values()) == 1000  # 6000 points, 1 in 6
+    _add_points(demo, data_ids, 3000, 10)
+    assert monitor.refresh() == 20  # then every new point
+    export = pd.read_csv(monitor._csv())
+    assert len(export) == 6020 and export.groupby("agent").size().tolist() == [3010, 3010]

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from scipy.signal import lfilter
 
 from hydrorl.workbench import Workbench
 
@@ -16,11 +17,11 @@ _COLUMNS = ["timestep", "wall_time", "value", "smooth"]
 
 def smooth(values: np.ndarray, start: float | None, alpha: float) -> np.ndarray:
     """Exponential moving average continuing from ``start`` (the last smoothed value)."""
-    out = np.empty(len(values))
-    last = start
-    for i, v in enumerate(values):
-        last = v if last is None else alpha * v + (1.0 - alpha) * last
-        out[i] = last
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return values
+    first = values[0] if start is None else start
+    out, _ = lfilter([alpha], [1.0, alpha - 1.0], values, zi=[(1.0 - alpha) * first])
     return out
 
 
@@ -39,10 +40,14 @@ class RunCurves:
         self.last_smooth: dict[int, float] = {}
         self.sums: dict[int, np.ndarray] = {}
         self.counts: dict[int, np.ndarray] = {}
-        self.chunks: list[pd.DataFrame] = []
 
-    def add(self, new: pd.DataFrame) -> dict[int, pd.DataFrame]:
-        """Take points newer than the last seen; return them per agent with their smoothed value."""
+    def add(self, new: pd.DataFrame, every: int = 1) -> dict[int, pd.DataFrame]:
+        """Take points newer than the last seen; return them per agent with their smoothed value.
+
+        ``every`` > 1 says the points are one in ``every`` of a long history: the
+        smoothing weight is raised so that the curve keeps the same time constant.
+        """
+        alpha = 1.0 - (1.0 - self.alpha) ** every
         if new.empty:
             return {}
         self.last_id = int(new["id"].max())
@@ -50,7 +55,7 @@ class RunCurves:
         for agent, points in new.groupby("agent"):
             agent = int(agent)
             values = points["value"].to_numpy(dtype=float)
-            smoothed = smooth(values, self.last_smooth.get(agent), self.alpha)
+            smoothed = smooth(values, self.last_smooth.get(agent), alpha)
             self.last_smooth[agent] = float(smoothed[-1])
             timesteps = points["timestep"].to_numpy(dtype=float)
             index = np.clip((timesteps // self.width).astype(int), 0, self.bins - 1)
@@ -66,7 +71,6 @@ class RunCurves:
                     "smooth": smoothed,
                 }
             )
-            self.chunks.append(out[agent].assign(agent=agent))
         return out
 
     def band(self, min_agents: int = 2) -> pd.DataFrame:
@@ -79,13 +83,6 @@ class RunCurves:
         means = sums[:, reached] / counts[:, reached]
         centres = (np.arange(self.bins)[reached] + 0.5) * self.width
         return pd.DataFrame({"timestep": centres, "mean": means.mean(0), "std": means.std(0)})
-
-    def points(self) -> pd.DataFrame:
-        """Every point seen, per agent, for export."""
-        if not self.chunks:
-            return pd.DataFrame(columns=["agent", *_COLUMNS])
-        data = pd.concat(self.chunks, ignore_index=True)
-        return data.sort_values(["agent", "timestep"], kind="stable")[["agent", *_COLUMNS]]
 
 
 class TrainingMonitor(pn.viewable.Viewer):
@@ -104,6 +101,9 @@ class TrainingMonitor(pn.viewable.Viewer):
     x_axis = param.Selector(default="timestep", objects=["timestep", "wall_time"])
     smoothing = param.Number(default=0.1, bounds=(0.01, 1.0), doc="EMA weight of a new point")
     period_ms = param.Integer(default=1000, bounds=(200, None))
+    history_points = param.Integer(
+        default=50_000, bounds=(1000, None), doc="Most points read when a long run is opened"
+    )
 
     def __init__(self, workbench: Workbench, **params: object) -> None:
         self.workbench = workbench
@@ -173,13 +173,13 @@ class TrainingMonitor(pn.viewable.Viewer):
         self._refreshes += 1
         if self._refreshes % 5 == 0:
             self.reload_runs()
-        new = self.workbench.curves(self.run_id, self.series, after_id=self.curves.last_id)
+        new, every = self._read(self.run_id, self.curves)
         agents = self.workbench.agents(self.run_id)
         self._agents_pane.object = self._agent_table(agents)
         statuses = dict(zip(agents["index"].astype(int), agents["status"], strict=True))
         rebuild = statuses != self.statuses
         self.statuses = statuses
-        for agent, frame in self.curves.add(new).items():
+        for agent, frame in self.curves.add(new, every).items():
             if agent in self.buffers:
                 self.buffers[agent].send(frame)
             else:
@@ -188,12 +188,20 @@ class TrainingMonitor(pn.viewable.Viewer):
         if len(new):
             self.band_stream.send(self.curves.band())
         for run, curves in self.others.items():
-            more = self.workbench.curves(run, self.series, after_id=curves.last_id)
-            if curves.add(more):
+            more, every = self._read(run, curves)
+            if curves.add(more, every):
                 self.other_pipes[run].send(curves.band(min_agents=1))
         if rebuild:
             self._plot_pane.object = self._plot()
         return len(new)
+
+    def _read(self, run_id: int, curves: RunCurves) -> tuple[pd.DataFrame, int]:
+        """Points newer than the last seen; a long history is first read one point in k."""
+        every = 1
+        if curves.last_id == 0:
+            every = -(-self.workbench.curve_points(run_id, self.series) // self.history_points)
+        new = self.workbench.curves(run_id, self.series, after_id=curves.last_id, every=every)
+        return new, max(every, 1)
 
     def _plot(self) -> hv.Overlay:
         x = self.x_axis
@@ -254,9 +262,16 @@ class TrainingMonitor(pn.viewable.Viewer):
         )
 
     def _csv(self):  # noqa: ANN202
+        """Every stored point of the run (not only those drawn), with its smoothed value."""
         import io
 
-        return io.StringIO(self.curves.points().to_csv(index=False))
+        points = pd.DataFrame(columns=["agent", *_COLUMNS])
+        if self.run_id is not None:
+            curves = RunCurves(1, self.smoothing)
+            frames = curves.add(self.workbench.curves(self.run_id, self.series))
+            if frames:
+                points = pd.concat([f.assign(agent=a) for a, f in sorted(frames.items())])
+        return io.StringIO(points[["agent", *_COLUMNS]].to_csv(index=False))
 
     def start(self) -> None:
         """Refresh periodically (about once a second) while shown."""
