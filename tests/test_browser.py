@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from tests.conftest import TINY_TRAINING
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-TINY = {**TINY_TRAINING, "timesteps": 4096}
+TINY = {**TINY_TRAINING, "timesteps": 10**7}  # runs until stopped
 
 
 def _free_port() -> int:
@@ -89,6 +90,8 @@ def test_the_dashboard_uploads_trains_and_shows_curves(browser, served, tmp_path
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    failed: list[str] = []
+    page.on("requestfailed", lambda r: failed.append(r.url))
     page.goto(address, timeout=60_000)
     page.get_by_text("Hoegfjell PS").first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "dashboard-system.png"), full_page=True)
@@ -105,26 +108,66 @@ def test_the_dashboard_uploads_trains_and_shows_curves(browser, served, tmp_path
     assert "browser-forecast" in set(wb.forecasts()["name"])
     page.screenshot(path=str(ARTIFACTS / "dashboard-upload.png"), full_page=True)
 
-    # Start a run and watch it grow.
+    # Start a run and watch its curves grow in the page itself.
     page.get_by_text("Train", exact=True).click()
     page.locator("select").first.select_option("tiny")
     page.wait_for_timeout(500)
     page.get_by_role("button", name="Start").click()
     page.get_by_text("Run 1 started").wait_for(timeout=30_000)
-    seen = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        agents = wb.agents(1)
-        seen.append(int(agents["timesteps_done"].sum()))
-        if set(agents["status"]) == {"completed"}:
-            break
-        time.sleep(1)
-    assert seen[-1] == 2 * 4096 and len(set(seen)) > 2  # it grew while we watched
-    page.get_by_text("completed").first.wait_for(timeout=30_000)
-    page.wait_for_timeout(2500)  # a refresh or two of the monitor
+    wb.wait(1, timeout=120, until_learning=True)
+    first = _wait_for_points(page, more_than=0)
+    _wait_for_points(page, more_than=first)
     page.screenshot(path=str(ARTIFACTS / "dashboard-train.png"), full_page=True)
-    assert len(wb.curves(1)) > 0
+
+    # Reload mid-run: the page opens the newest run again, with its whole curve, still growing.
+    page.reload()
+    page.get_by_text("Train", exact=True).click()
+    page.get_by_text("Run 1: running").wait_for(timeout=60_000)
+    again = _wait_for_points(page, more_than=0)
+    _wait_for_points(page, more_than=again)
+
+    # An agent killed outside the page shows as failed, with the signal; Stop stops the rest.
+    os.kill(int(wb.agents(1)["pid"].iloc[1]), signal.SIGKILL)
+    page.get_by_text("SIGKILL").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Stop run").click()
+    run = wb.wait(1, timeout=30)  # a run with a failed agent ends failed, naming it
+    assert run.status == "failed" and run.status_reason.startswith("agent 1 failed")
+    page.get_by_text("Run 1: failed agent 1 failed").wait_for(timeout=30_000)
+    assert wb.agents(1)["status"].tolist() == ["stopped", "failed"]
+    page.screenshot(path=str(ARTIFACTS / "dashboard-stopped.png"), full_page=True)
+
+    # Evaluate the best agent and browse its episodes.
+    page.get_by_role("button", name="Evaluate best agent").click()
+    page.get_by_text("Evaluation 2 of run 1 started").wait_for(timeout=30_000)
+    assert wb.wait(2, timeout=180).status == "completed"
+    page.get_by_text("Episodes", exact=True).click()
+    page.get_by_text("S02", exact=True).first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-episodes.png"), full_page=True)
+    assert failed == []
     assert errors == []
+
+
+def _points_in_page(page) -> int:  # noqa: ANN001
+    """Points held by the page's Bokeh data sources: what the browser has received."""
+    return page.evaluate(
+        """() => {
+            let n = 0;
+            for (const doc of Bokeh.documents)
+                for (const m of doc.all_models)
+                    if (m.type === "ColumnDataSource" && m.data.timestep !== undefined)
+                        n += m.data.timestep.length;
+            return n;
+        }"""
+    )
+
+
+def _wait_for_points(page, more_than: int, seconds: float = 60) -> int:  # noqa: ANN001
+    deadline = time.monotonic() + seconds
+    while (n := _points_in_page(page)) <= more_than:
+        assert time.monotonic() < deadline, f"the page holds {n} curve points, no more"
+        page.wait_for_timeout(500)
+    return n
 
 
 # Panel in Voila (notebook rendering) links a few of its stylesheets from its CDN even with

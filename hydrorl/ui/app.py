@@ -41,6 +41,13 @@ class WorkbenchApp(pn.viewable.Viewer):
             self.launcher.reload()
 
     def _on_tab(self, event) -> None:  # noqa: ANN001
+        # Hidden tabs do not poll the database (nor update panes no longer in the page).
+        if event.new == 2:
+            self.launcher.start_refresh()
+            self.monitor.start()
+        else:
+            self.launcher.stop_refresh()
+            self.monitor.stop()
         if event.new == 3:
             self.episodes.reload()
 

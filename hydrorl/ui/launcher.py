@@ -167,10 +167,18 @@ class RunLauncher(pn.viewable.Viewer):
             status = f"Run {info.id}: **{info.status}** {info.status_reason}"
         return pn.pane.Markdown(f"{self.message}\n\n{status}")
 
-    def __panel__(self) -> pn.viewable.Viewable:
-        # One refresh loop per launcher, however often it is rendered.
+    def start_refresh(self) -> None:
+        """Show the agents' progress every two seconds (one loop per launcher)."""
         if getattr(self, "_callback", None) is None:
             self._callback = pn.state.add_periodic_callback(self.refresh, period=2000)
+
+    def stop_refresh(self) -> None:
+        if getattr(self, "_callback", None) is not None:
+            self._callback.stop()
+            self._callback = None
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        self.start_refresh()
         settings = pn.Param(
             self.param,
             parameters=["project", "forecast", "algorithm", "agents", "timesteps"],
