@@ -83,8 +83,6 @@ def served(tmp_path: Path) -> Iterator[tuple[str, hydrorl.Workbench]]:
 
 
 def test_the_dashboard_uploads_trains_and_shows_curves(browser, served, tmp_path: Path) -> None:
-    from tests.conftest import long_forecast
-
     address, wb = served
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
@@ -95,6 +93,14 @@ def test_the_dashboard_uploads_trains_and_shows_curves(browser, served, tmp_path
     page.goto(address, timeout=60_000)
     page.get_by_text("Hoegfjell PS").first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "dashboard-system.png"), full_page=True)
+    _the_whole_story(page, wb, tmp_path, "dashboard")
+    assert failed == []
+    assert errors == []
+
+
+def _the_whole_story(page, wb: hydrorl.Workbench, tmp_path: Path, name: str) -> None:  # noqa: ANN001
+    """What a newcomer does: upload, train, watch, reload, lose an agent, stop, evaluate, browse."""
+    from tests.conftest import long_forecast
 
     # Upload a forecast through the file input.
     page.get_by_text("Upload a forecast", exact=True).click()
@@ -106,7 +112,7 @@ def test_the_dashboard_uploads_trains_and_shows_curves(browser, served, tmp_path
     store.click()
     page.get_by_text("Stored forecast 'browser-forecast'").wait_for(timeout=30_000)
     assert "browser-forecast" in set(wb.forecasts()["name"])
-    page.screenshot(path=str(ARTIFACTS / "dashboard-upload.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-upload.png"), full_page=True)
 
     # Start a run and watch its curves grow in the page itself.
     page.get_by_text("Train", exact=True).click()
@@ -117,7 +123,7 @@ def test_the_dashboard_uploads_trains_and_shows_curves(browser, served, tmp_path
     wb.wait(1, timeout=120, until_learning=True)
     first = _wait_for_points(page, more_than=0)
     _wait_for_points(page, more_than=first)
-    page.screenshot(path=str(ARTIFACTS / "dashboard-train.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-train.png"), full_page=True)
 
     # Reload mid-run: the page opens the newest run again, with its whole curve, still growing.
     page.reload()
@@ -134,7 +140,7 @@ def test_the_dashboard_uploads_trains_and_shows_curves(browser, served, tmp_path
     assert run.status == "failed" and run.status_reason.startswith("agent 1 failed")
     page.get_by_text("Run 1: failed agent 1 failed").wait_for(timeout=30_000)
     assert wb.agents(1)["status"].tolist() == ["stopped", "failed"]
-    page.screenshot(path=str(ARTIFACTS / "dashboard-stopped.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-stopped.png"), full_page=True)
 
     # Evaluate the best agent and browse its episodes.
     page.get_by_role("button", name="Evaluate best agent").click()
@@ -143,9 +149,7 @@ def test_the_dashboard_uploads_trains_and_shows_curves(browser, served, tmp_path
     page.get_by_text("Episodes", exact=True).click()
     page.get_by_text("S02", exact=True).first.wait_for(timeout=30_000)
     page.wait_for_timeout(1500)
-    page.screenshot(path=str(ARTIFACTS / "dashboard-episodes.png"), full_page=True)
-    assert failed == []
-    assert errors == []
+    page.screenshot(path=str(ARTIFACTS / f"{name}-episodes.png"), full_page=True)
 
 
 def _points_in_page(page) -> int:  # noqa: ANN001
@@ -176,7 +180,7 @@ def _wait_for_points(page, more_than: int, seconds: float = 60) -> int:  # noqa:
 KNOWN_OFFLINE_CDN = ("https://cdn.holoviz.org/panel/", "https://cdn.jsdelivr.net/npm/@fortawesome/")
 
 
-def test_the_voila_dashboard_loads_and_its_controls_answer(browser, served) -> None:
+def test_the_voila_dashboard_does_the_same(browser, served, tmp_path: Path) -> None:
     _, wb = served
     port = _free_port()
     env = {**os.environ, "HYDRORL_DATABASE_URL": wb.url}
@@ -202,17 +206,23 @@ def test_the_voila_dashboard_loads_and_its_controls_answer(browser, served) -> N
         failed: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("requestfailed", lambda r: failed.append(r.url))
+        refused: list[str] = []
+        page.on(
+            "response", lambda r: refused.append(f"{r.status} {r.url}") if r.status >= 400 else None
+        )
         _wait_for_port(port, voila)
         page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
         page.get_by_text("Hoegfjell PS").first.wait_for(timeout=120_000)
-        page.get_by_text("Train", exact=True).click()  # a Panel callback through ipywidgets
-        page.get_by_text("Evaluate best agent").wait_for(timeout=30_000)
-        page.screenshot(path=str(ARTIFACTS / "voila-train.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "voila-system.png"), full_page=True)
+        _the_whole_story(page, wb, tmp_path, "voila")  # Panel callbacks through ipywidgets
         unexpected = [u for u in failed if not u.startswith(KNOWN_OFFLINE_CDN)]
+        # On reload Voila asks the server to shut the old kernel down without the XSRF cookie it
+        # never set, and is refused (voila-dashboards/voila#1458): that one refusal is known.
+        assert [r for r in refused if "/voila/api/shutdown/" not in r] == []
         assert unexpected == []
-        other = [e for e in errors if "ERR_NAME_NOT_RESOLVED" not in e]
+        other = [e for e in errors if "ERR_NAME_NOT_RESOLVED" not in e and "403" not in e]
         assert other == []
-        assert len(errors) <= len(failed)
+        assert len(errors) <= len(failed) + len(refused)
     finally:
         voila.terminate()
         voila.wait(timeout=30)

@@ -48,7 +48,8 @@ class ForecastUpload(pn.viewable.Viewer):
         self.param.system.objects = list(workbench.systems()["name"])
         if self.param.system.objects and self.system is None:
             self.system = self.param.system.objects[0]
-        self.file_input.param.watch(lambda _: self.preview(), "value")
+        # Inside Voila the file's bytes and its name can arrive as two separate updates.
+        self.file_input.param.watch(lambda *_: self.preview(), ["value", "filename"])
         self.commit_button.on_click(lambda _: self.commit())
 
     def preview(self, data: bytes | None = None, filename: str | None = None) -> None:
@@ -57,8 +58,8 @@ class ForecastUpload(pn.viewable.Viewer):
         filename = filename or self.file_input.filename
         self.table, self.error, self.message = None, "", ""
         self.commit_button.disabled = True
-        if not data:
-            return
+        if not data or not filename:
+            return  # (the file's name tells its format; it comes with or just after the bytes)
         try:
             self.table = self.workbench.read_forecast(data, name=filename)
         except HydroRLError as e:
@@ -71,6 +72,8 @@ class ForecastUpload(pn.viewable.Viewer):
             pn.pane.HoloViews(
                 forecast_plot(daily_means(self.table.to_frame()), filename),
                 sizing_mode="stretch_width",
+                linked_axes=False,  # its own time range, not the stored forecasts'
+
             ),
         ]
         self.commit_button.disabled = False
@@ -105,7 +108,7 @@ class ForecastUpload(pn.viewable.Viewer):
         return pn.Column(
             pn.Row(
                 pn.widgets.Select.from_param(self.param.system),
-                pn.widgets.TextInput.from_param(self.param.name),
+                self.name_input,
             ),
             self.file_input,
             self._status,
