@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -98,56 +99,62 @@ def test_the_dashboard_uploads_trains_and_shows_curves(browser, served, tmp_path
     assert errors == []
 
 
-def _the_whole_story(page, wb: hydrorl.Workbench, tmp_path: Path, name: str) -> None:  # noqa: ANN001
-    """What a newcomer does: upload, train, watch, reload, lose an agent, stop, evaluate, browse."""
+def _the_whole_story(  # noqa: ANN001
+    page, wb: hydrorl.Workbench, tmp_path: Path, name: str, root=None, reload: bool = True
+) -> None:
+    """What a newcomer does: upload, train, watch, reload, lose an agent, stop, evaluate, browse.
+
+    ``root`` is the part of the page that holds the workbench (default: all of it).
+    """
+    root = root or page
     from tests.conftest import long_forecast
 
     # Upload a forecast through the file input.
-    page.get_by_text("Upload a forecast", exact=True).click()
+    root.get_by_text("Upload a forecast", exact=True).click()
     csv = tmp_path / "browser-forecast.csv"
     long_forecast(scenarios=2, steps=24).to_csv(csv, index=False)
-    page.locator("input[type=file]").set_input_files(str(csv))
-    store = page.get_by_role("button", name="Store forecast")
+    root.locator("input[type=file]").set_input_files(str(csv))
+    store = root.get_by_role("button", name="Store forecast")
     page.wait_for_function("b => !b.disabled", arg=store.element_handle(), timeout=30_000)
     store.click()
-    page.get_by_text("Stored forecast 'browser-forecast'").wait_for(timeout=30_000)
+    root.get_by_text("Stored forecast 'browser-forecast'").wait_for(timeout=30_000)
     assert "browser-forecast" in set(wb.forecasts()["name"])
     page.screenshot(path=str(ARTIFACTS / f"{name}-upload.png"), full_page=True)
 
     # Start a run and watch its curves grow in the page itself.
-    page.get_by_text("Train", exact=True).click()
-    page.locator("select").first.select_option("tiny")
+    root.get_by_text("Train", exact=True).click()
+    root.locator("select").first.select_option("tiny")
     page.wait_for_timeout(500)
-    page.get_by_role("button", name="Start").click()
-    page.get_by_text("Run 1 started").wait_for(timeout=30_000)
+    root.get_by_role("button", name="Start").click()
+    root.get_by_text("Run 1 started").wait_for(timeout=30_000)
     wb.wait(1, timeout=120, until_learning=True)
     first = _wait_for_points(page, more_than=0)
     _wait_for_points(page, more_than=first)
     page.screenshot(path=str(ARTIFACTS / f"{name}-train.png"), full_page=True)
 
-    # Reload mid-run: the page opens the newest run again, with its whole curve, still growing.
-    page.reload()
-    page.get_by_text("Train", exact=True).click()
-    page.get_by_text("Run 1: running").wait_for(timeout=60_000)
-    again = _wait_for_points(page, more_than=0)
-    _wait_for_points(page, more_than=again)
+    if reload:  # mid-run: the page opens the newest run again, its whole curve, still growing
+        page.reload()
+        root.get_by_text("Train", exact=True).click()
+        root.get_by_text("Run 1: running").wait_for(timeout=60_000)
+        again = _wait_for_points(page, more_than=0)
+        _wait_for_points(page, more_than=again)
 
     # An agent killed outside the page shows as failed, with the signal; Stop stops the rest.
     os.kill(int(wb.agents(1)["pid"].iloc[1]), signal.SIGKILL)
-    page.get_by_text("SIGKILL").first.wait_for(timeout=30_000)
-    page.get_by_role("button", name="Stop run").click()
+    root.get_by_text("SIGKILL").first.wait_for(timeout=30_000)
+    root.get_by_role("button", name="Stop run").click()
     run = wb.wait(1, timeout=30)  # a run with a failed agent ends failed, naming it
     assert run.status == "failed" and run.status_reason.startswith("agent 1 failed")
-    page.get_by_text("Run 1: failed agent 1 failed").wait_for(timeout=30_000)
+    root.get_by_text("Run 1: failed agent 1 failed").wait_for(timeout=30_000)
     assert wb.agents(1)["status"].tolist() == ["stopped", "failed"]
     page.screenshot(path=str(ARTIFACTS / f"{name}-stopped.png"), full_page=True)
 
     # Evaluate the best agent and browse its episodes.
-    page.get_by_role("button", name="Evaluate best agent").click()
-    page.get_by_text("Evaluation 2 of run 1 started").wait_for(timeout=30_000)
+    root.get_by_role("button", name="Evaluate best agent").click()
+    root.get_by_text("Evaluation 2 of run 1 started").wait_for(timeout=30_000)
     assert wb.wait(2, timeout=180).status == "completed"
-    page.get_by_text("Episodes", exact=True).click()
-    page.get_by_text("S02", exact=True).first.wait_for(timeout=30_000)
+    root.get_by_text("Episodes", exact=True).click()
+    root.get_by_text("S02", exact=True).first.wait_for(timeout=30_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / f"{name}-episodes.png"), full_page=True)
 
@@ -226,3 +233,51 @@ def test_the_voila_dashboard_does_the_same(browser, served, tmp_path: Path) -> N
     finally:
         voila.terminate()
         voila.wait(timeout=30)
+
+
+def test_the_workbench_in_jupyterlab(browser, served, tmp_path: Path) -> None:
+    """The dashboard notebook opened and run in JupyterLab works like the served pages."""
+    _, wb = served
+    lab_root = tmp_path / "lab"
+    lab_root.mkdir()
+    shutil.copy(ROOT / "dashboards" / "workbench.ipynb", lab_root / "workbench.ipynb")
+    port = _free_port()
+    env = {**os.environ, "HYDRORL_DATABASE_URL": wb.url, "JUPYTER_CONFIG_DIR": str(tmp_path)}
+    lab = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            f"--port={port}",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            "--IdentityProvider.token=",
+            "--allow-root",  # (CI runs as root)
+            f"--ServerApp.root_dir={lab_root}",
+            "--LabApp.expose_app_in_browser=True",  # lets the test run the cells by command
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        _wait_for_port(port, lab)
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/workbench.ipynb", timeout=120_000)
+        page.locator(".jp-Notebook").wait_for(timeout=120_000)
+        page.wait_for_function(
+            "() => window.jupyterapp?.commands.isEnabled('notebook:run-all-cells')",
+            timeout=120_000,
+        )
+        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
+            timeout=120_000
+        )
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        root = page.locator(".jp-OutputArea-output").last
+        root.get_by_text("Hoegfjell PS").first.wait_for(timeout=120_000)
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-system.png"))
+        _the_whole_story(page, wb, tmp_path, "jupyterlab", root=root, reload=False)
+    finally:
+        lab.terminate()
+        lab.wait(timeout=30)
