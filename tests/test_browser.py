@@ -200,8 +200,8 @@ def test_the_voila_dashboard_does_the_same(browser, served, tmp_path: Path) -> N
             f"--port={port}",
             "--no-browser",
             "--Voila.ip=127.0.0.1",
-            '--VoilaConfiguration.extension_denylist=["@pyviz/jupyterlab_pyviz"]',
         ],
+        cwd=ROOT,  # where voila.json keeps the pyviz lab extension out of Voila
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
