@@ -17,6 +17,20 @@ from hydrorl.errors import ValidationError
 #: The Stable-Baselines3 algorithms HydroRL trains.
 ALGORITHMS = ("PPO", "SAC", "TD3", "A2C")
 
+#: Hyper-parameters the recipe starts from, per algorithm (measured in
+#: ``benchmarks/quality.py``); a run's own ``hyperparameters`` override them, and the
+#: run stores the result.  PPO: short rollouts over many environments, large batches.
+TUNED_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
+    "PPO": {"n_steps": 256, "batch_size": 512, "n_epochs": 10, "gamma": 0.99},
+    "A2C": {"n_steps": 16, "gamma": 0.99},
+    "SAC": {"buffer_size": 200_000, "batch_size": 256, "learning_starts": 5_000, "gamma": 0.99},
+    "TD3": {"buffer_size": 200_000, "batch_size": 256, "learning_starts": 5_000, "gamma": 0.99},
+}
+
+#: Reward shapings: none (revenue, and the flat end water value at the end of a window),
+#: or the benchmark's water values as a potential (see ``BatchedEpisodes``).
+SHAPINGS = ("none", "water_values")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainingSettings:
@@ -27,13 +41,18 @@ class TrainingSettings:
         timesteps: environment steps per agent.
         agents: agents trained in parallel, each with its own seed.
         seed: seed of the first agent; agent ``i`` uses ``seed + i``.
-        hyperparameters: keyword arguments for the SB3 algorithm (e.g. ``learning_rate``).
+        hyperparameters: keyword arguments for the SB3 algorithm (e.g. ``learning_rate``),
+            over :data:`TUNED_HYPERPARAMETERS` of the algorithm.
         episode_steps: length of a training episode window in forecast steps
             (0: the whole horizon).
         random_start: training windows start at a random step.
         random_start_volumes: training episodes start from random volumes.
         forecast_horizon_steps: future price/inflow steps shown to the agent (0: none).
         n_envs: environments stepped together (one batched physics call) per agent.
+        shaping: ``"water_values"`` (default): each step is paid its revenue plus the change
+            of the SDP water value of the stored energy, computed from the training
+            forecast, so a short window stands for the whole horizon; ``"none"``: revenue,
+            and the flat end water value when a window ends.
         checkpoint_seconds: how often each agent saves its last checkpoint.
         callbacks: extra SB3 callbacks as ``"module:Class"`` import paths, each built
             with no arguments and run beside HydroRL's own.
@@ -49,6 +68,7 @@ class TrainingSettings:
     random_start_volumes: bool = True
     forecast_horizon_steps: int = 0
     n_envs: int = 16
+    shaping: str = "water_values"
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
 
@@ -57,6 +77,11 @@ class TrainingSettings:
             raise ValidationError(
                 f"training settings: unknown algorithm {self.algorithm!r}; "
                 f"choose one of {', '.join(ALGORITHMS)}"
+            )
+        if self.shaping not in SHAPINGS:
+            raise ValidationError(
+                f"training settings: unknown shaping {self.shaping!r}; "
+                f"choose one of {', '.join(SHAPINGS)}"
             )
         for field, minimum in (
             ("timesteps", 1),
@@ -103,6 +128,11 @@ class TrainingSettings:
         if "callbacks" in values:
             values["callbacks"] = tuple(values["callbacks"])
         return cls(**values).validate()
+
+    def resolved(self) -> TrainingSettings:
+        """The same settings with the algorithm's tuned hyper-parameters filled in."""
+        tuned = TUNED_HYPERPARAMETERS.get(self.algorithm, {})
+        return dataclasses.replace(self, hyperparameters={**tuned, **self.hyperparameters})
 
     def replace(self, **changes: Any) -> TrainingSettings:
         return dataclasses.replace(self, **changes).validate()

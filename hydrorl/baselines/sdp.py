@@ -21,6 +21,7 @@ lower reservoir rather than spill it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -44,6 +45,24 @@ class WaterValues:
     @property
     def n_stages(self) -> int:
         return int(self.values_eur.shape[0])
+
+    def potential(self, problem: Problem) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """``Φ(t, volumes)``: the value of the stored energy at step ``t`` of ``problem``.
+
+        For reward shaping (see :class:`~hydrorl.physics.episode.BatchedEpisodes`);
+        ``t`` past the last step reads the stage after it.
+        """
+        _, year_angle = problem.time_angles()
+        stages = _stage_of_year(year_angle / (2 * np.pi), self.n_stages)
+        stages = np.append(stages, (stages[-1] + 1) % self.n_stages)
+        minimum = problem.cascade.min_volume_mm3
+
+        def phi(t: np.ndarray, volumes: np.ndarray) -> np.ndarray:
+            stored = (np.maximum(volumes - minimum, 0.0) * self.energy_per_mm3).sum(axis=1)
+            table = self.values_eur[stages[np.minimum(t, len(stages) - 1)]]  # (B, E)
+            return _interp_rows(stored[:, None], self.levels_mwh, table)[:, 0]
+
+        return phi
 
     def marginal_eur_mwh(self, stage: int) -> np.ndarray:
         """The water value (slope of W, EUR/MWh) at every storage level of a stage."""

@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from hydrorl.env.spaces import action_space, observation_space, scalar_info
 from hydrorl.physics import Problem
-from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign
+from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign, Potential
 
 
 class CascadeVecEnv(VecEnv):
@@ -30,6 +30,7 @@ class CascadeVecEnv(VecEnv):
         start_volumes: np.ndarray | None = None,
         scenarios: np.ndarray | None = None,
         seed: int | None = None,
+        potential: Potential | None = None,
     ) -> None:
         self.problem = problem
         self.design = design or EpisodeDesign()
@@ -40,6 +41,7 @@ class CascadeVecEnv(VecEnv):
             scenarios=scenarios,
             start_volumes=start_volumes,
             seed=seed,
+            potential=potential,
         )
         self.render_mode = None
         super().__init__(

@@ -8,6 +8,7 @@ one row each.  Numpy only.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -33,6 +34,10 @@ class EpisodeDesign:
     random_start_volumes: bool = False
     forecast_horizon_steps: int = 0
     reward_scale_eur: float | None = None
+
+
+#: The value (EUR) of holding ``volumes`` (B, R) at steps ``t`` (B,): a shaping potential.
+Potential = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +101,13 @@ class BatchedEpisodes:
     ``scenarios`` pins each row to one scenario (evaluation); without it every
     reset samples one.  ``start_volumes`` (R,) or (n, R) are used unless the
     design asks for random ones; by default reservoirs start half full.
+
+    ``potential`` shapes the reward for training: each step pays its revenue plus
+    the change of the potential ``Φ(t+1, v') − Φ(t, v)``, and the end of a window
+    pays nothing more, so a window's rewards sum to its revenue plus ``Φ`` at its
+    end (less ``Φ`` at its start, which no action changes).  With the water values
+    of the benchmark as ``Φ``, a short window stands for the long horizon.  The
+    true value of an episode (revenue plus the end water value) stays in ``info``.
     """
 
     def __init__(
@@ -107,10 +119,12 @@ class BatchedEpisodes:
         scenarios: np.ndarray | None = None,
         start_volumes: np.ndarray | None = None,
         seed: int | None = None,
+        potential: Potential | None = None,
     ) -> None:
         self.problem = problem
         self.n = n
         self.design = design
+        self.potential = potential
         c = problem.cascade
         self.layout = ObservationLayout(c.n_reservoirs, design.forecast_horizon_steps)
         self.rng = np.random.default_rng(seed)
@@ -190,6 +204,7 @@ class BatchedEpisodes:
         p = self.problem
         price = p.price_eur_mwh[self.scenario, self.t]
         inflow = p.inflow_m3s[self.scenario, self.t]
+        before = self.potential(self.t, self.volume) if self.potential else None
         result = step(p.cascade, self.volume, fraction, inflow, price, p.dt_s)
         self.volume = result.volume_mm3
         self.t = self.t + 1
@@ -198,6 +213,9 @@ class BatchedEpisodes:
             done, end_water_value_eur(p.cascade, self.volume, p.water_price_eur_mwh), 0.0
         )
         reward_eur = result.revenue_eur + end_value
+        shaped_eur = reward_eur
+        if self.potential is not None:
+            shaped_eur = result.revenue_eur + self.potential(self.t, self.volume) - before
         info = {
             "revenue_eur": result.revenue_eur,
             "end_value_eur": end_value,
@@ -208,4 +226,4 @@ class BatchedEpisodes:
             "inflow_m3s": inflow,
             "result": result,
         }
-        return self.observe(), reward_eur / self.reward_scale, done, info
+        return self.observe(), shaped_eur / self.reward_scale, done, info

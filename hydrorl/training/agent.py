@@ -14,7 +14,8 @@ from hydrorl.db.models import Status
 from hydrorl.db.problems import load_problem
 from hydrorl.jobs.heartbeat import Heartbeat
 from hydrorl.jobs.ownership import claim, fail_with_traceback, finish
-from hydrorl.physics.episode import EpisodeDesign
+from hydrorl.physics import Problem
+from hydrorl.physics.episode import EpisodeDesign, Potential
 from hydrorl.project import TrainingSettings
 
 
@@ -30,6 +31,15 @@ def episode_design(settings: TrainingSettings) -> EpisodeDesign:
         random_start_volumes=settings.random_start_volumes,
         forecast_horizon_steps=settings.forecast_horizon_steps,
     )
+
+
+def shaping_potential(settings: TrainingSettings, problem: Problem) -> Potential | None:
+    """The reward shaping the settings ask for, computed on the training forecast."""
+    if settings.shaping == "water_values":
+        from hydrorl.baselines import water_values
+
+        return water_values(problem).potential(problem)
+    return None
 
 
 def start_volumes(session: Session, run: models.ProjectRun) -> np.ndarray:
@@ -66,7 +76,14 @@ def train_agent(url: str, agent_id: int) -> int:
         with Heartbeat(db, models.Agent, agent_id):
             design = episode_design(settings)
             env = VecMonitor(
-                CascadeVecEnv(problem, settings.n_envs, design, start_volumes=volumes, seed=seed)
+                CascadeVecEnv(
+                    problem,
+                    settings.n_envs,
+                    design,
+                    start_volumes=volumes,
+                    seed=seed,
+                    potential=shaping_potential(settings, problem),
+                )
             )
             if checkpoint and Path(checkpoint).exists():
                 model = load_model(settings, checkpoint, env)

@@ -69,7 +69,7 @@ def create_training_run(
         forecast=forecast,
         kind=RunKind.TRAIN,
         status=Status.QUEUED,
-        settings=settings.to_dict(),
+        settings=settings.resolved().to_dict(),  # what it really runs with
     )
     run.start_volumes = [
         models.ProjectRunStartVolume(reservoir_id=r.id, volume_mm3=float(v))

@@ -73,7 +73,6 @@ class ForecastUpload(pn.viewable.Viewer):
                 forecast_plot(daily_means(self.table.to_frame()), filename),
                 sizing_mode="stretch_width",
                 linked_axes=False,  # its own time range, not the stored forecasts'
-
             ),
         ]
         self.commit_button.disabled = False

@@ -1,0 +1,284 @@
+"""Quality benchmark: agents against the bound, the benchmark and a naive rule, held out.
+
+Run (through the workbench: background processes, results in the database)::
+
+    python benchmarks/quality.py [--timesteps 5000000] [--agents 2] [--held-out 8]
+                                 [--algorithm PPO] [--set field=value ...] [--db PATH]
+
+or the ablation (each variant of the recipe trained in a process of its own, in parallel)::
+
+    python benchmarks/quality.py --ablation [--timesteps 1000000] [--jobs 8]
+
+The agents train on the demo forecast (seed 0: 20 scenarios x 5 years, 3-hourly) with
+the default recipe (``TrainingSettings()``, its tuned hyper-parameters) or the
+settings given, and are evaluated deterministically over the whole 5-year horizon
+of held-out scenarios: the demo generator with another seed (1).  Beside them:
+the perfect-foresight bound (LP), the SDP water-value benchmark (water values from
+the training forecast) and the naive constant-release rule, all through the same
+physics.  Per scenario and on average it prints agent revenue, bound, benchmark,
+naive, agent/bound, agent/benchmark, and the training time and steps.
+
+The workbench run writes to ``benchmarks/results/quality.db`` (open it with
+``HYDRORL_DATABASE_URL=sqlite:///benchmarks/results/quality.db hydrorl dashboard``:
+the *Episodes* tab shows the held-out evaluation), a CSV and an HTML plot beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+HELD_OUT_SEED = 1
+HELD_OUT_NAME = "Demo forecast (held-out)"
+
+#: What each ingredient of the recipe is worth: the recipe less one thing, or another algorithm.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "recipe (defaults)": {},
+    "without shaping": {"shaping": "none"},
+    "with a 1-day forecast horizon": {"forecast_horizon_steps": 8},
+    "fixed start volumes": {"random_start_volumes": False},
+    "4 environments": {"n_envs": 4},
+    "16-week windows": {"episode_steps": 8 * 7 * 16},
+    "1-week windows": {"episode_steps": 8 * 7},
+    "64 environments": {"n_envs": 64},
+    "gamma 0.95": {"hyperparameters": {"gamma": 0.95}},
+    "gamma 0.999": {"hyperparameters": {"gamma": 0.999}},
+    "larger network (256, 256)": {"hyperparameters": {"policy_kwargs": {"net_arch": [256, 256]}}},
+    "another seed": {"seed": 1},
+    "A2C": {"algorithm": "A2C"},
+    "SAC": {"algorithm": "SAC"},
+}
+
+
+def problems(held_out: int):  # noqa: ANN201
+    from hydrorl.demo import demo_problem
+
+    train = demo_problem(seed=0, scenarios=20, years=5)
+    test = demo_problem(seed=HELD_OUT_SEED, scenarios=held_out, years=5).with_reference(train)
+    return train, test
+
+
+def _bound(args: tuple[int, int]) -> float:
+    from hydrorl.baselines import perfect_foresight
+
+    held_out, s = args
+    _, test = problems(held_out)
+    return float(perfect_foresight(test, s).total_eur)
+
+
+def yardsticks(held_out: int, jobs: int) -> pd.DataFrame:
+    """Bound (LPs in parallel), SDP benchmark and naive rule on each held-out scenario."""
+    from hydrorl.baselines import ConstantRelease, WaterValuePolicy, water_values
+    from hydrorl.evaluation import evaluate_policy
+
+    train, test = problems(held_out)
+    with multiprocessing.get_context("spawn").Pool(min(jobs, held_out)) as pool:
+        bound = pool.map(_bound, [(held_out, s) for s in range(held_out)])
+    benchmark = WaterValuePolicy(test, water_values(train))
+    return pd.DataFrame(
+        {
+            "scenario": test.scenario_names,
+            "bound": bound,
+            "benchmark": evaluate_policy(benchmark, test).totals["total_eur"].to_numpy(),
+            "naive": evaluate_policy(ConstantRelease(test), test).totals["total_eur"].to_numpy(),
+        }
+    )
+
+
+def train_and_evaluate(job: tuple[str, dict[str, Any], int, int, float]) -> dict[str, Any]:
+    """One variant in this process: train (to its steps or minutes), then play every held-out
+    scenario deterministically."""
+    import torch
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    class StopAfter(BaseCallback):
+        def __init__(self, seconds: float) -> None:
+            super().__init__()
+            self.deadline = time.monotonic() + seconds
+
+        def _on_step(self) -> bool:
+            return time.monotonic() < self.deadline
+
+    from hydrorl.env import CascadeVecEnv
+    from hydrorl.evaluation import evaluate_policy
+    from hydrorl.project import TrainingSettings
+    from hydrorl.training.agent import episode_design, shaping_potential
+    from hydrorl.training.algorithm import build_model
+
+    name, changes, timesteps, held_out, minutes = job
+    torch.set_num_threads(1)
+    train, test = problems(held_out)
+    settings = TrainingSettings(**{**changes, "timesteps": timesteps}).validate().resolved()
+    start = time.perf_counter()
+    env = VecMonitor(
+        CascadeVecEnv(
+            train,
+            settings.n_envs,
+            episode_design(settings),
+            seed=settings.seed,
+            potential=shaping_potential(settings, train),
+        )
+    )
+    model = build_model(settings, env, settings.seed)
+    learning = time.perf_counter()
+    model.learn(timesteps, callback=StopAfter(60 * minutes))
+    seconds = time.perf_counter() - start
+    learn_seconds = time.perf_counter() - learning
+    played = evaluate_policy(model, test, forecast_horizon_steps=settings.forecast_horizon_steps)
+    return {
+        "variant": name,
+        "settings": settings.to_dict(),
+        "agent": played.totals["total_eur"].to_list(),
+        "train_seconds": seconds,
+        "learn_seconds": learn_seconds,
+        "steps": int(model.num_timesteps),
+    }
+
+
+def table(agent: np.ndarray, marks: pd.DataFrame) -> pd.DataFrame:
+    out = marks.assign(agent=agent)[["scenario", "agent", "bound", "benchmark", "naive"]].copy()
+    out["agent/bound"] = out["agent"] / out["bound"]
+    out["agent/benchmark"] = out["agent"] / out["benchmark"]
+    out["benchmark/bound"] = out["benchmark"] / out["bound"]
+    mean = out.drop(columns="scenario").mean()
+    out.loc[len(out)] = {"scenario": "mean", **mean.to_dict()}
+    return out
+
+
+def show(frame: pd.DataFrame) -> str:
+    money = ["agent", "bound", "benchmark", "naive"]
+    shown = frame.copy()
+    shown[money] = (shown[money] / 1e6).round(2)
+    return shown.round(4).to_string(index=False)
+
+
+def ablation(args: argparse.Namespace) -> None:
+    marks = yardsticks(args.held_out, args.jobs)
+    variants = {n: VARIANTS[n] for n in args.variants} if args.variants else VARIANTS
+    jobs = [
+        (name, changes, args.timesteps, args.held_out, args.minutes)
+        for name, changes in variants.items()
+    ]
+    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        results = pool.map(train_and_evaluate, jobs)
+    rows = []
+    for r in results:
+        t = table(np.array(r["agent"]), marks).iloc[-1]
+        rows.append(
+            {
+                "variant": r["variant"],
+                "agent/bound": t["agent/bound"],
+                "agent/benchmark": t["agent/benchmark"],
+                "steps": r["steps"],
+                "steps/s": round(r["steps"] / r["learn_seconds"]),
+                "train (s)": round(r["train_seconds"]),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    print(
+        f"held-out scenarios: {args.held_out} x 5 years, 3-hourly; at most {args.timesteps:,} "
+        f"steps or {args.minutes:g} min of learning each"
+    )
+    print(f"benchmark/bound on them: {(marks['benchmark'] / marks['bound']).mean():.4f}")
+    print(frame.round(4).to_string(index=False))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ablation.json").write_text(json.dumps(results, indent=1))
+
+
+def workbench(args: argparse.Namespace) -> None:
+    import hydrorl
+    from hydrorl.demo import demo_forecast
+
+    RESULTS.mkdir(exist_ok=True)
+    wb = hydrorl.connect(f"sqlite:///{Path(args.db).resolve()}")
+    wb.setup_demo()
+    if HELD_OUT_NAME not in set(wb.forecasts()["name"]):
+        held = demo_forecast(seed=HELD_OUT_SEED, scenarios=args.held_out, years=5)
+        wb.upload_forecast("Demo river", held, HELD_OUT_NAME, allow_duplicate=True)
+    changes = dict(item.split("=", 1) for item in args.set)
+    settings = {k: json.loads(v) for k, v in changes.items()}
+    settings.update(algorithm=args.algorithm, agents=args.agents, timesteps=args.timesteps)
+    marks = yardsticks(args.held_out, args.jobs)
+    run = wb.start_training("Demo project", "Demo forecast", **settings)
+    print(f"run {run.id}: {args.agents} x {args.timesteps:,} steps, {wb.run(run.id).settings}")
+    from tqdm.auto import tqdm
+
+    with tqdm(total=args.agents * args.timesteps, unit="step") as bar:
+        while wb.run(run.id).status in ("queued", "running"):
+            bar.n = int(wb.agents(run.id)["timesteps_done"].sum())
+            bar.refresh()
+            time.sleep(5)
+    info = wb.wait(run.id, timeout=60)
+    agents = wb.agents(run.id)
+    if info.status != "completed":
+        sys.exit(f"run {run.id} {info.status}: {info.status_reason}\n{info.error}")
+    evaluation = wb.evaluate(run.id, HELD_OUT_NAME)
+    info = wb.wait(evaluation.id, timeout=3600)
+    if info.status != "completed":
+        sys.exit(f"evaluation {evaluation.id} {info.status}: {info.error}")
+    episodes = wb.episodes(evaluation.id).set_index("scenario").loc[marks["scenario"]]
+    result = table(episodes["total_eur"].to_numpy(), marks)
+    seconds = (
+        pd.to_datetime(agents["finished_at"]) - pd.to_datetime(agents["started_at"])
+    ).dt.total_seconds()
+    print(show(result))
+    print(
+        f"training: {args.agents} agents, {int(agents['timesteps_done'].mean()):,} steps and "
+        f"{seconds.mean() / 60:.1f} min each (in parallel); evaluated agent "
+        f"{int(episodes['agent'].iloc[0])} (best peak reward); run {run.id}, evaluation "
+        f"{evaluation.id} in {args.db}"
+    )
+    result.to_csv(RESULTS / "quality.csv", index=False)
+    plot(result, wb.curves(run.id, "episode_value_eur"), RESULTS / "quality.html")
+
+
+def plot(result: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
+    import holoviews as hv
+
+    hv.extension("bokeh")
+    per = result[result["scenario"] != "mean"]
+    long = per.melt("scenario", ["agent", "benchmark", "naive", "bound"], "policy", "EUR")
+    long["MEUR"] = long["EUR"] / 1e6
+    bars = hv.Bars(long, ["scenario", "policy"], "MEUR").opts(
+        width=900, height=320, title="Held-out scenarios: total value (revenue + end water value)"
+    )
+    curve = (
+        hv.Curve(curves.assign(MEUR=curves["value"] / 1e6), "timestep", ["MEUR", "agent"])
+        .groupby("agent")
+        .overlay()
+        .opts(width=900, height=300, title="Training windows' value")
+    )
+    hv.save((bars + curve).cols(1), str(path))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--timesteps", type=int, default=5_000_000)
+    parser.add_argument("--agents", type=int, default=2)
+    parser.add_argument("--held-out", type=int, default=8)
+    parser.add_argument("--algorithm", default="PPO")
+    parser.add_argument("--set", action="append", default=[], help="setting=JSON value")
+    parser.add_argument("--db", default=str(RESULTS / "quality.db"))
+    parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--minutes", type=float, default=30.0, help="ablation: learning time cap")
+    parser.add_argument("--variants", nargs="*", help="ablation: only these (names of VARIANTS)")
+    args = parser.parse_args()
+    os.environ.setdefault("SB3_LOGDIR", str(RESULTS / "sb3"))
+    (ablation if args.ablation else workbench)(args)
+
+
+if __name__ == "__main__":
+    main()
