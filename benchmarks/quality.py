@@ -101,41 +101,32 @@ def train_and_evaluate(job: tuple[str, dict[str, Any], int, int, float]) -> dict
     scenario deterministically."""
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.vec_env import VecMonitor
 
     class StopAfter(BaseCallback):
         def __init__(self, seconds: float) -> None:
             super().__init__()
-            self.deadline = time.monotonic() + seconds
+            self.seconds = seconds
+
+        def _on_training_start(self) -> None:
+            self.started = time.perf_counter()
+            self.deadline = time.monotonic() + self.seconds
 
         def _on_step(self) -> bool:
             return time.monotonic() < self.deadline
 
-    from hydrorl.env import CascadeVecEnv
     from hydrorl.evaluation import evaluate_policy
     from hydrorl.project import TrainingSettings
-    from hydrorl.training.agent import episode_design, shaping_potential
-    from hydrorl.training.algorithm import build_model
+    from hydrorl.training.agent import train_in_process
 
     name, changes, timesteps, held_out, minutes = job
     torch.set_num_threads(1)
     train, test = problems(held_out)
     settings = TrainingSettings(**{**changes, "timesteps": timesteps}).validate().resolved()
     start = time.perf_counter()
-    env = VecMonitor(
-        CascadeVecEnv(
-            train,
-            settings.n_envs,
-            episode_design(settings),
-            seed=settings.seed,
-            potential=shaping_potential(settings, train),
-        )
-    )
-    model = build_model(settings, env, settings.seed)
-    learning = time.perf_counter()
-    model.learn(timesteps, callback=StopAfter(60 * minutes))
+    stop = StopAfter(60 * minutes)
+    model = train_in_process(settings, train, callback=stop)
     seconds = time.perf_counter() - start
-    learn_seconds = time.perf_counter() - learning
+    learn_seconds = time.perf_counter() - stop.started
     played = evaluate_policy(model, test, forecast_horizon_steps=settings.forecast_horizon_steps)
     return {
         "variant": name,

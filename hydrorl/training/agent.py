@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -40,6 +41,37 @@ def shaping_potential(settings: TrainingSettings, problem: Problem) -> Potential
 
         return water_values(problem).potential(problem)
     return None
+
+
+def train_in_process(
+    settings: TrainingSettings,
+    problem: Problem,
+    start_volumes: np.ndarray | None = None,
+    callback: Any = None,
+) -> Any:
+    """Train one agent here, with no database: the recipe as the workbench's agents run it.
+
+    For benchmarks and tests; ``settings`` get their tuned hyper-parameters filled in.
+    """
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from hydrorl.env import CascadeVecEnv
+    from hydrorl.training.algorithm import build_model
+
+    settings = settings.resolved()
+    env = VecMonitor(
+        CascadeVecEnv(
+            problem,
+            settings.n_envs,
+            episode_design(settings),
+            start_volumes=start_volumes,
+            seed=settings.seed,
+            potential=shaping_potential(settings, problem),
+        )
+    )
+    model = build_model(settings, env, settings.seed)
+    model.learn(settings.timesteps, callback=callback)
+    return model
 
 
 def start_volumes(session: Session, run: models.ProjectRun) -> np.ndarray:
