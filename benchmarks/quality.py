@@ -58,6 +58,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "another seed": {"seed": 1},
     "A2C": {"algorithm": "A2C"},
     "SAC": {"algorithm": "SAC"},
+    "with the water value observed": {"water_value_feature": True},
+    "A2C, water value observed": {"algorithm": "A2C", "water_value_feature": True},
 }
 
 
@@ -116,7 +118,7 @@ def train_and_evaluate(job: tuple[str, dict[str, Any], int, int, float]) -> dict
 
     from hydrorl.evaluation import evaluate_policy
     from hydrorl.project import TrainingSettings
-    from hydrorl.training.agent import train_in_process
+    from hydrorl.training.agent import train_in_process, water_value_functions
 
     name, changes, timesteps, held_out, minutes = job
     torch.set_num_threads(1)
@@ -127,7 +129,10 @@ def train_and_evaluate(job: tuple[str, dict[str, Any], int, int, float]) -> dict
     model = train_in_process(settings, train, callback=stop)
     seconds = time.perf_counter() - start
     learn_seconds = time.perf_counter() - stop.started
-    played = evaluate_policy(model, test, forecast_horizon_steps=settings.forecast_horizon_steps)
+    _, marginal = water_value_functions(settings, test, train)
+    played = evaluate_policy(
+        model, test, forecast_horizon_steps=settings.forecast_horizon_steps, marginal=marginal
+    )
     return {
         "variant": name,
         "settings": settings.to_dict(),

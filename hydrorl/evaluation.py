@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from hydrorl.physics import MM3_PER_M3, Problem
-from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign
+from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign, Potential
 
 
 class Predictor(Protocol):
@@ -72,8 +72,13 @@ def evaluate_policy(
     *,
     forecast_horizon_steps: int = 0,
     batch_size: int | None = None,
+    marginal: Potential | None = None,
 ) -> EvaluationResult:
-    """Play ``policy`` deterministically over the whole horizon of every scenario."""
+    """Play ``policy`` deterministically over the whole horizon of every scenario.
+
+    ``forecast_horizon_steps`` and ``marginal`` (the water value feature) must be
+    what the policy was trained to observe.
+    """
     c = problem.cascade
     n_s, n_t = problem.n_scenarios, problem.n_steps
     design = EpisodeDesign(episode_steps=0, forecast_horizon_steps=forecast_horizon_steps)
@@ -87,7 +92,12 @@ def evaluate_policy(
     for lo in range(0, n_s, size):
         rows = np.arange(lo, min(lo + size, n_s))
         episodes = BatchedEpisodes(
-            problem, rows.size, design, scenarios=rows, start_volumes=start_volumes
+            problem,
+            rows.size,
+            design,
+            scenarios=rows,
+            start_volumes=start_volumes,
+            marginal=marginal,
         )
         obs = episodes.observe()
         volume[rows, 0] = episodes.volume

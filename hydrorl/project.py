@@ -53,6 +53,8 @@ class TrainingSettings:
             of the SDP water value of the stored energy, computed from the training
             forecast, so a short window stands for the whole horizon; ``"none"``: revenue,
             and the flat end water value when a window ends.
+        water_value_feature: the observation also shows the SDP water value (EUR/MWh) of
+            the stored energy, next to the price it is weighed against.
         checkpoint_seconds: how often each agent saves its last checkpoint.
         callbacks: extra SB3 callbacks as ``"module:Class"`` import paths, each built
             with no arguments and run beside HydroRL's own.
@@ -69,6 +71,7 @@ class TrainingSettings:
     forecast_horizon_steps: int = 0
     n_envs: int = 16
     shaping: str = "water_values"
+    water_value_feature: bool = False
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
 
@@ -78,6 +81,11 @@ class TrainingSettings:
                 f"training settings: unknown algorithm {self.algorithm!r}; "
                 f"choose one of {', '.join(ALGORITHMS)}"
             )
+        for flag in ("random_start", "random_start_volumes", "water_value_feature"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValidationError(
+                    f"training settings: {flag} = {getattr(self, flag)!r} must be true or false"
+                )
         if self.shaping not in SHAPINGS:
             raise ValidationError(
                 f"training settings: unknown shaping {self.shaping!r}; "

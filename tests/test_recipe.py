@@ -91,3 +91,21 @@ def test_the_shaping_is_computed_from_the_training_forecast() -> None:
     full, empty = np.array([[20.0]]), np.array([[0.0]])
     t = np.array([0])
     assert phi(t, full)[0] > phi(t, empty)[0]  # water is worth something
+
+
+def test_the_water_value_can_be_observed_beside_the_price() -> None:
+    problem = lake_problem(0, scenarios=2, days=10)
+    values = water_values(problem)
+    marginal = values.marginal(problem)
+    episodes = BatchedEpisodes(problem, 2, EpisodeDesign(episode_steps=8), marginal=marginal)
+    plain = BatchedEpisodes(problem, 2, EpisodeDesign(episode_steps=8))
+    obs = episodes.observe()
+    assert obs.shape[1] == plain.observe().shape[1] + 1 == episodes.layout.size
+    value = obs[:, episodes.layout.water_value] * problem.price_std + problem.price_mean
+    assert np.allclose(value, marginal(episodes.t, episodes.volume), rtol=1e-5)
+    assert (value > 0).all()  # water is worth something at the price scale
+    full, empty = np.array([[20.0]]), np.array([[0.0]])
+    t = np.array([0])
+    assert marginal(t, empty)[0] >= marginal(t, full)[0]  # scarce water is worth more
+    with pytest.raises(ValueError, match="water_value_feature"):
+        TrainingSettings(water_value_feature="yes").validate()

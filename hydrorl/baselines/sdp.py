@@ -64,6 +64,23 @@ class WaterValues:
 
         return phi
 
+    def marginal(self, problem: Problem) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """``(t, volumes) -> EUR/MWh``: the water value of the stored energy at step ``t``.
+
+        The slope of ``W`` for the next stage, where a release now is weighed.
+        """
+        _, year_angle = problem.time_angles()
+        stages = (_stage_of_year(year_angle / (2 * np.pi), self.n_stages) + 1) % self.n_stages
+        slopes = np.gradient(self.values_eur, self.levels_mwh, axis=1)  # (N, E)
+        minimum = problem.cascade.min_volume_mm3
+
+        def value(t: np.ndarray, volumes: np.ndarray) -> np.ndarray:
+            stored = (np.maximum(volumes - minimum, 0.0) * self.energy_per_mm3).sum(axis=1)
+            table = slopes[stages[np.minimum(t, len(stages) - 1)]]
+            return _interp_rows(stored[:, None], self.levels_mwh, table)[:, 0]
+
+        return value
+
     def marginal_eur_mwh(self, stage: int) -> np.ndarray:
         """The water value (slope of W, EUR/MWh) at every storage level of a stage."""
         return np.gradient(self.values_eur[stage], self.levels_mwh)

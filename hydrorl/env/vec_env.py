@@ -31,6 +31,7 @@ class CascadeVecEnv(VecEnv):
         scenarios: np.ndarray | None = None,
         seed: int | None = None,
         potential: Potential | None = None,
+        marginal: Potential | None = None,
     ) -> None:
         self.problem = problem
         self.design = design or EpisodeDesign()
@@ -42,6 +43,7 @@ class CascadeVecEnv(VecEnv):
             start_volumes=start_volumes,
             seed=seed,
             potential=potential,
+            marginal=marginal,
         )
         self.render_mode = None
         super().__init__(

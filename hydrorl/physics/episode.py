@@ -45,16 +45,25 @@ class ObservationLayout:
     """Where each feature sits in an observation vector, and how to read it back.
 
     ``[volume fraction × R, price, inflow, sin/cos time of day, sin/cos time of
-    year, progress, future prices × H, future inflows × H]``, with volume fractions
-    ``(v − min)/(max − min)``, prices ``(p − mean)/std`` and inflows ``i/mean``.
+    year, progress, future prices × H, future inflows × H, (water value)]``, with
+    volume fractions ``(v − min)/(max − min)``, prices and the water value
+    ``(p − mean)/std`` and inflows ``i/mean``.
     """
 
     n_reservoirs: int
     horizon: int = 0
+    value_feature: bool = False
 
     @property
     def size(self) -> int:
-        return self.n_reservoirs + 7 + 2 * self.horizon
+        return self.n_reservoirs + 7 + 2 * self.horizon + int(self.value_feature)
+
+    @property
+    def water_value(self) -> int:
+        """Where the marginal water value (EUR/MWh, standardised like prices) sits, if shown."""
+        if not self.value_feature:
+            raise IndexError("this layout shows no water value")
+        return self.size - 1
 
     @property
     def price(self) -> int:
@@ -108,6 +117,8 @@ class BatchedEpisodes:
     end (less ``Φ`` at its start, which no action changes).  With the water values
     of the benchmark as ``Φ``, a short window stands for the long horizon.  The
     true value of an episode (revenue plus the end water value) stays in ``info``.
+    ``marginal`` (same signature, EUR/MWh) adds the water value of the stored energy
+    to the observation, to be compared with the price.
     """
 
     def __init__(
@@ -120,13 +131,17 @@ class BatchedEpisodes:
         start_volumes: np.ndarray | None = None,
         seed: int | None = None,
         potential: Potential | None = None,
+        marginal: Potential | None = None,
     ) -> None:
         self.problem = problem
         self.n = n
         self.design = design
         self.potential = potential
+        self.marginal = marginal
         c = problem.cascade
-        self.layout = ObservationLayout(c.n_reservoirs, design.forecast_horizon_steps)
+        self.layout = ObservationLayout(
+            c.n_reservoirs, design.forecast_horizon_steps, marginal is not None
+        )
         self.rng = np.random.default_rng(seed)
         self.fixed_scenarios = None if scenarios is None else np.asarray(scenarios, np.int64)
         volumes = problem.default_start_volumes() if start_volumes is None else start_volumes
@@ -192,7 +207,12 @@ class BatchedEpisodes:
         if lay.horizon:
             ahead = np.minimum(t[:, None] + np.arange(1, lay.horizon + 1), p.n_steps - 1)
             obs[:, r + 7 : r + 7 + lay.horizon] = self._price[self.scenario[:, None], ahead]
-            obs[:, r + 7 + lay.horizon :] = self._inflow[self.scenario[:, None], ahead]
+            obs[:, r + 7 + lay.horizon : r + 7 + 2 * lay.horizon] = self._inflow[
+                self.scenario[:, None], ahead
+            ]
+        if self.marginal is not None:
+            value = self.marginal(t, self.volume)
+            obs[:, lay.water_value] = (value - p.price_mean) / p.price_std
         return obs
 
     def step(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:

@@ -36,11 +36,25 @@ def episode_design(settings: TrainingSettings) -> EpisodeDesign:
 
 def shaping_potential(settings: TrainingSettings, problem: Problem) -> Potential | None:
     """The reward shaping the settings ask for, computed on the training forecast."""
-    if settings.shaping == "water_values":
-        from hydrorl.baselines import water_values
+    return water_value_functions(settings, problem)[0]
 
-        return water_values(problem).potential(problem)
-    return None
+
+def water_value_functions(
+    settings: TrainingSettings, problem: Problem, training: Problem | None = None
+) -> tuple[Potential | None, Potential | None]:
+    """(shaping potential, observed water value) the settings ask for, on ``problem``.
+
+    Both come from the water values of the training forecast (``training``, by
+    default ``problem`` itself), computed once.
+    """
+    if settings.shaping != "water_values" and not settings.water_value_feature:
+        return None, None
+    from hydrorl.baselines import water_values
+
+    values = water_values(training or problem)
+    potential = values.potential(problem) if settings.shaping == "water_values" else None
+    marginal = values.marginal(problem) if settings.water_value_feature else None
+    return potential, marginal
 
 
 def train_in_process(
@@ -59,6 +73,7 @@ def train_in_process(
     from hydrorl.training.algorithm import build_model
 
     settings = settings.resolved()
+    potential, marginal = water_value_functions(settings, problem)
     env = VecMonitor(
         CascadeVecEnv(
             problem,
@@ -66,7 +81,8 @@ def train_in_process(
             episode_design(settings),
             start_volumes=start_volumes,
             seed=settings.seed,
-            potential=shaping_potential(settings, problem),
+            potential=potential,
+            marginal=marginal,
         )
     )
     model = build_model(settings, env, settings.seed)
@@ -107,6 +123,7 @@ def train_agent(url: str, agent_id: int) -> int:
     try:
         with Heartbeat(db, models.Agent, agent_id):
             design = episode_design(settings)
+            potential, marginal = water_value_functions(settings, problem)
             env = VecMonitor(
                 CascadeVecEnv(
                     problem,
@@ -114,7 +131,8 @@ def train_agent(url: str, agent_id: int) -> int:
                     design,
                     start_volumes=volumes,
                     seed=seed,
-                    potential=shaping_potential(settings, problem),
+                    potential=potential,
+                    marginal=marginal,
                 )
             )
             if checkpoint and Path(checkpoint).exists():

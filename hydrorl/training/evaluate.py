@@ -18,7 +18,7 @@ from hydrorl.db.problems import load_problem
 from hydrorl.jobs.heartbeat import Heartbeat
 from hydrorl.jobs.ownership import claim, fail_with_traceback, finish
 from hydrorl.project import TrainingSettings
-from hydrorl.training.agent import start_volumes
+from hydrorl.training.agent import start_volumes, water_value_functions
 
 UNITS = {
     "volume_mm3": "Mm3",
@@ -76,7 +76,10 @@ def _evaluate(db: Database, run_id: int) -> None:
         raise FileNotFoundError(f"the checkpoint of agent {agent_id} is missing: {checkpoint}")
     model = load_model(settings, checkpoint)
     horizon = settings.forecast_horizon_steps
-    played = evaluate_policy(model, problem, volumes, forecast_horizon_steps=horizon)
+    _, marginal = water_value_functions(settings, problem, training)
+    played = evaluate_policy(
+        model, problem, volumes, forecast_horizon_steps=horizon, marginal=marginal
+    )
     values = water_values(training)
     benchmark = evaluate_policy(WaterValuePolicy(problem, values), problem, volumes)
     c = problem.cascade
