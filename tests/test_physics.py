@@ -188,7 +188,14 @@ def test_the_physics_imports_numpy_and_nothing_heavy() -> None:
                 if top == "hydrorl":
                     assert any(name.startswith(a) for a in allowed_hydrorl), (path.name, name)
                 else:
-                    assert top in {"numpy", "__future__", "dataclasses", "typing", "math"}, (
+                    assert top in {
+                        "numpy",
+                        "__future__",
+                        "dataclasses",
+                        "typing",
+                        "math",
+                        "collections",
+                    }, (
                         path.name,
                         name,
                     )
