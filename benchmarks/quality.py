@@ -2,7 +2,7 @@
 
 Run (through the workbench: background processes, results in the database)::
 
-    python benchmarks/quality.py [--timesteps 5000000] [--agents 2] [--held-out 8]
+    python benchmarks/quality.py [--minutes 30] [--timesteps 20000000] [--agents 2] [--held-out 8]
                                  [--algorithm PPO] [--set field=value ...] [--db PATH]
 
 or the ablation (each variant of the recipe trained in a process of its own, in parallel)::
@@ -207,20 +207,27 @@ def workbench(args: argparse.Namespace) -> None:
     settings = {k: json.loads(v) for k, v in changes.items()}
     settings.update(algorithm=args.algorithm, agents=args.agents, timesteps=args.timesteps)
     marks = yardsticks(args.held_out, args.jobs)
-    run = wb.start_training("Demo project", "Demo forecast", **settings)
-    print(f"run {run.id}: {args.agents} x {args.timesteps:,} steps, {wb.run(run.id).settings}")
+    if args.run is None:
+        run_id = wb.start_training("Demo project", "Demo forecast", **settings).id
+        print(f"run {run_id}: {args.agents} x {args.timesteps:,} steps or {args.minutes:g} min")
+    else:
+        run_id = args.run  # evaluate a run trained before
+    print(f"run {run_id} settings: {wb.run(run_id).settings}")
     from tqdm.auto import tqdm
 
+    started = time.monotonic()
     with tqdm(total=args.agents * args.timesteps, unit="step") as bar:
-        while wb.run(run.id).status in ("queued", "running"):
-            bar.n = int(wb.agents(run.id)["timesteps_done"].sum())
+        while wb.run(run_id).status in ("queued", "running"):
+            bar.n = int(wb.agents(run_id)["timesteps_done"].sum())
             bar.refresh()
+            if time.monotonic() - started > 60 * args.minutes:
+                wb.stop(run_id)  # the time budget is spent: the agents keep their checkpoints
             time.sleep(5)
-    info = wb.wait(run.id, timeout=60)
-    agents = wb.agents(run.id)
-    if info.status != "completed":
-        sys.exit(f"run {run.id} {info.status}: {info.status_reason}\n{info.error}")
-    evaluation = wb.evaluate(run.id, HELD_OUT_NAME)
+    info = wb.wait(run_id, timeout=60)
+    agents = wb.agents(run_id)
+    if info.status not in ("completed", "stopped"):
+        sys.exit(f"run {run_id} {info.status}: {info.status_reason}\n{info.error}")
+    evaluation = wb.evaluate(run_id, HELD_OUT_NAME)
     info = wb.wait(evaluation.id, timeout=3600)
     if info.status != "completed":
         sys.exit(f"evaluation {evaluation.id} {info.status}: {info.error}")
@@ -233,11 +240,11 @@ def workbench(args: argparse.Namespace) -> None:
     print(
         f"training: {args.agents} agents, {int(agents['timesteps_done'].mean()):,} steps and "
         f"{seconds.mean() / 60:.1f} min each (in parallel); evaluated agent "
-        f"{int(episodes['agent'].iloc[0])} (best peak reward); run {run.id}, evaluation "
+        f"{int(episodes['agent'].iloc[0])} (best peak reward); run {run_id}, evaluation "
         f"{evaluation.id} in {args.db}"
     )
     result.to_csv(RESULTS / "quality.csv", index=False)
-    plot(result, wb.curves(run.id, "episode_value_eur"), RESULTS / "quality.html")
+    plot(result, wb.curves(run_id, "episode_value_eur"), RESULTS / "quality.html")
 
 
 def plot(result: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
@@ -261,7 +268,7 @@ def plot(result: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--timesteps", type=int, default=5_000_000)
+    parser.add_argument("--timesteps", type=int, default=20_000_000)
     parser.add_argument("--agents", type=int, default=2)
     parser.add_argument("--held-out", type=int, default=8)
     parser.add_argument("--algorithm", default="PPO")
@@ -269,7 +276,8 @@ def main() -> None:
     parser.add_argument("--db", default=str(RESULTS / "quality.db"))
     parser.add_argument("--ablation", action="store_true")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--minutes", type=float, default=30.0, help="ablation: learning time cap")
+    parser.add_argument("--minutes", type=float, default=30.0, help="learning time per agent")
+    parser.add_argument("--run", type=int, help="evaluate this run instead of training one")
     parser.add_argument("--variants", nargs="*", help="ablation: only these (names of VARIANTS)")
     args = parser.parse_args()
     os.environ.setdefault("SB3_LOGDIR", str(RESULTS / "sb3"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pandas as pd
 import panel as pn
 import param
@@ -9,7 +11,7 @@ import param
 from hydrorl.errors import HydroRLError
 from hydrorl.forecast import ForecastTable
 from hydrorl.ui.forecast_explorer import daily_means, forecast_plot
-from hydrorl.workbench import Workbench
+from hydrorl.workbench import ForecastInfo, Workbench
 
 
 def summary(table: ForecastTable) -> pd.DataFrame:
@@ -50,7 +52,10 @@ class ForecastUpload(pn.viewable.Viewer):
             self.system = self.param.system.objects[0]
         # Inside Voila the file's bytes and its name can arrive as two separate updates.
         self.file_input.param.watch(lambda *_: self.preview(), ["value", "filename"])
-        self.commit_button.on_click(lambda _: self.commit())
+        self.progress = pn.indicators.Progress(
+            active=True, visible=False, width=200, bar_color="primary"
+        )
+        self.commit_button.on_click(self._store)
 
     def preview(self, data: bytes | None = None, filename: str | None = None) -> None:
         """Read and validate the chosen file; show it or say what is wrong."""
@@ -79,18 +84,40 @@ class ForecastUpload(pn.viewable.Viewer):
 
     def commit(self) -> bool:
         """Store the previewed forecast in one transaction; say how it went."""
+        return self._report(self._upload())
+
+    async def _store(self, _event: object = None) -> bool:
+        """The button: store in a worker thread while the page shows that it is busy."""
         if self.table is None:
             return False
+        self.commit_button.disabled, self.progress.visible = True, True
+        self.message = f"Storing {self.table.n_scenarios} scenarios x {self.table.n_steps} steps…"
         try:
-            info = self.workbench.upload_forecast(
+            outcome = await asyncio.get_running_loop().run_in_executor(None, self._upload)
+        finally:
+            self.progress.visible = False
+        return self._report(outcome)
+
+    def _upload(self) -> ForecastInfo | HydroRLError | None:
+        if self.table is None:
+            return None
+        try:
+            return self.workbench.upload_forecast(
                 self.system, self.table, self.forecast_name or None
             )
         except HydroRLError as e:
-            self.error = str(e)
+            return e
+
+    def _report(self, outcome: ForecastInfo | HydroRLError | None) -> bool:
+        if outcome is None:
+            return False
+        if isinstance(outcome, HydroRLError):
+            self.message, self.error = "", str(outcome)
+            self.commit_button.disabled = False
             return False
         self.message = (
-            f"Stored forecast {info.name!r}: {len(info.scenario_names)} scenarios x "
-            f"{info.n_steps} steps."
+            f"Stored forecast {outcome.name!r}: {len(outcome.scenario_names)} scenarios x "
+            f"{outcome.n_steps} steps."
         )
         self.commit_button.disabled = True
         return True
@@ -111,7 +138,7 @@ class ForecastUpload(pn.viewable.Viewer):
             ),
             self.file_input,
             self._status,
-            self.commit_button,
+            pn.Row(self.commit_button, self.progress),
             self._preview,
             sizing_mode="stretch_width",
         )
