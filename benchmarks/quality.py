@@ -58,6 +58,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "another seed": {"seed": 1},
     "A2C": {"algorithm": "A2C"},
     "SAC": {"algorithm": "SAC"},
+    "without the spill guard": {"spill_guard": False},
+    "A2C without the spill guard": {"algorithm": "A2C", "spill_guard": False},
     "with the water value observed": {"water_value_feature": True},
     "A2C, water value observed": {"algorithm": "A2C", "water_value_feature": True},
 }
@@ -131,7 +133,11 @@ def train_and_evaluate(job: tuple[str, dict[str, Any], int, int, float]) -> dict
     learn_seconds = time.perf_counter() - stop.started
     _, marginal = water_value_functions(settings, test, train)
     played = evaluate_policy(
-        model, test, forecast_horizon_steps=settings.forecast_horizon_steps, marginal=marginal
+        model,
+        test,
+        forecast_horizon_steps=settings.forecast_horizon_steps,
+        marginal=marginal,
+        spill_guard=settings.spill_guard,
     )
     return {
         "variant": name,

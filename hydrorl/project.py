@@ -53,6 +53,8 @@ class TrainingSettings:
             of the SDP water value of the stored energy, computed from the training
             forecast, so a short window stands for the whole horizon; ``"none"``: revenue,
             and the flat end water value when a window ends.
+        spill_guard: (default on) stations run harder where a reservoir would otherwise
+            spill, up to their maximum, whatever the agent asked (the benchmark does the same).
         water_value_feature: the observation also shows the SDP water value (EUR/MWh) of
             the stored energy, next to the price it is weighed against.
         checkpoint_seconds: how often each agent saves its last checkpoint.
@@ -72,6 +74,7 @@ class TrainingSettings:
     n_envs: int = 16
     shaping: str = "water_values"
     water_value_feature: bool = False
+    spill_guard: bool = True
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
 
@@ -81,7 +84,7 @@ class TrainingSettings:
                 f"training settings: unknown algorithm {self.algorithm!r}; "
                 f"choose one of {', '.join(ALGORITHMS)}"
             )
-        for flag in ("random_start", "random_start_volumes", "water_value_feature"):
+        for flag in ("random_start", "random_start_volumes", "water_value_feature", "spill_guard"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValidationError(
                     f"training settings: {flag} = {getattr(self, flag)!r} must be true or false"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -199,3 +200,31 @@ def test_the_physics_imports_numpy_and_nothing_heavy() -> None:
                         path.name,
                         name,
                     )
+
+
+def test_the_spill_guard_turbines_what_would_overflow() -> None:
+    system = HydroSystem(
+        name="Guard",
+        reservoirs=(Reservoir("Up", 0.0, 10.0, 1.0), Reservoir("Down", 0.0, 1.0, 0.0)),
+        power_stations=(
+            PowerStation("Up PS", "Up", "Down", 100.0, 1.0),
+            PowerStation("Down PS", "Down", None, 50.0, 0.5),
+        ),
+    )
+    cascade = Cascade.from_system(system)
+    volume = np.array([[9.9, 0.9], [5.0, 0.5]])
+    inflow, price, dt = np.array([200.0, 200.0]), np.array([30.0, 30.0]), 3 * 3600.0
+    plain = step(cascade, volume, np.zeros((2, 2)), inflow, price, dt)
+    guarded = step(cascade, volume, np.zeros((2, 2)), inflow, price, dt, spill_guard=True)
+    assert plain.spill_m3s[0].sum() > 0 and (plain.discharge_m3s == 0).all()
+    # Full reservoir: the stations take what would spill, up to their maximum; the rest spills.
+    assert guarded.discharge_m3s[0, 0] == pytest.approx(100.0)
+    assert guarded.spill_m3s[0, 0] < plain.spill_m3s[0, 0]
+    assert guarded.revenue_eur[0] > 0
+    # Room to spare: nothing changes.
+    assert guarded.discharge_m3s[1].sum() == 0 and guarded.spill_m3s[1].sum() == 0
+    # Water balance holds either way.
+    for r in (plain, guarded):
+        out = (r.discharge_m3s[:, 1] + r.spill_m3s[:, 1]) * dt * 1e-6
+        change = r.volume_mm3.sum(axis=1) - volume.sum(axis=1)
+        assert np.allclose(change, inflow * dt * 1e-6 - out)

@@ -117,6 +117,7 @@ def step(
     inflow_m3s: np.ndarray,
     price_eur_mwh: np.ndarray,
     dt_s: float,
+    spill_guard: bool = False,
 ) -> StepResult:
     """Advance B states by one step.
 
@@ -127,6 +128,8 @@ def step(
         inflow_m3s: (B,) scenario inflow; reservoir r receives ``inflow_factor[r]`` of it.
         price_eur_mwh: (B,) price of the step.
         dt_s: step length in seconds.
+        spill_guard: run the stations harder where a reservoir would otherwise spill, up
+            to their maximum (as an operator would), instead of following the fractions.
     """
     volume = np.asarray(volume_mm3, dtype=float)
     b = volume.shape[0]
@@ -146,6 +149,14 @@ def step(
             # Not enough water for every station: scale all of them down alike.
             scale = np.where(wanted > usable, usable / np.where(wanted > 0, wanted, 1.0), 1.0)
             q = requested[:, stations] * scale[:, None]
+            if spill_guard:
+                room = cascade.max_discharge_m3s[stations] - q
+                total_room = room.sum(axis=1)
+                excess = np.maximum(
+                    available - to_mm3 * q.sum(axis=1) - cascade.max_volume_mm3[r], 0.0
+                )
+                extra = np.minimum(excess / to_mm3, total_room)
+                q = q + room * (extra / np.where(total_room > 0, total_room, 1.0))[:, None]
             discharge[:, stations] = q
             available = available - to_mm3 * q.sum(axis=1)
         overflow = np.maximum(available - cascade.max_volume_mm3[r], 0.0)

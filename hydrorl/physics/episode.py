@@ -27,6 +27,8 @@ class EpisodeDesign:
         forecast_horizon_steps: future steps of price and inflow shown in the observation.
         reward_scale_eur: rewards are EUR divided by this (default: one step of every
             station at full discharge at the mean price), so they are of order one.
+        spill_guard: stations run harder where a reservoir would otherwise spill
+            (see :func:`~hydrorl.physics.cascade.step`).
     """
 
     episode_steps: int = 0
@@ -34,6 +36,7 @@ class EpisodeDesign:
     random_start_volumes: bool = False
     forecast_horizon_steps: int = 0
     reward_scale_eur: float | None = None
+    spill_guard: bool = False
 
 
 #: The value (EUR) of holding ``volumes`` (B, R) at steps ``t`` (B,): a shaping potential.
@@ -225,7 +228,9 @@ class BatchedEpisodes:
         price = p.price_eur_mwh[self.scenario, self.t]
         inflow = p.inflow_m3s[self.scenario, self.t]
         before = self.potential(self.t, self.volume) if self.potential else None
-        result = step(p.cascade, self.volume, fraction, inflow, price, p.dt_s)
+        result = step(
+            p.cascade, self.volume, fraction, inflow, price, p.dt_s, self.design.spill_guard
+        )
         self.volume = result.volume_mm3
         self.t = self.t + 1
         done = self.t >= self.end

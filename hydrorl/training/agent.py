@@ -31,6 +31,7 @@ def episode_design(settings: TrainingSettings) -> EpisodeDesign:
         random_start=settings.random_start,
         random_start_volumes=settings.random_start_volumes,
         forecast_horizon_steps=settings.forecast_horizon_steps,
+        spill_guard=settings.spill_guard,
     )
 
 

@@ -78,7 +78,12 @@ def _evaluate(db: Database, run_id: int) -> None:
     horizon = settings.forecast_horizon_steps
     _, marginal = water_value_functions(settings, problem, training)
     played = evaluate_policy(
-        model, problem, volumes, forecast_horizon_steps=horizon, marginal=marginal
+        model,
+        problem,
+        volumes,
+        forecast_horizon_steps=horizon,
+        marginal=marginal,
+        spill_guard=settings.spill_guard,
     )
     values = water_values(training)
     benchmark = evaluate_policy(WaterValuePolicy(problem, values), problem, volumes)
