@@ -60,8 +60,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "SAC": {"algorithm": "SAC"},
     "without the spill guard": {"spill_guard": False},
     "A2C without the spill guard": {"algorithm": "A2C", "spill_guard": False},
-    "with the water value observed": {"water_value_feature": True},
-    "A2C, water value observed": {"algorithm": "A2C", "water_value_feature": True},
+    "without the water value observed": {"water_value_feature": False},
+    "A2C without the water value observed": {"algorithm": "A2C", "water_value_feature": False},
 }
 
 

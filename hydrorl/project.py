@@ -55,8 +55,8 @@ class TrainingSettings:
             and the flat end water value when a window ends.
         spill_guard: (default on) stations run harder where a reservoir would otherwise
             spill, up to their maximum, whatever the agent asked (the benchmark does the same).
-        water_value_feature: the observation also shows the SDP water value (EUR/MWh) of
-            the stored energy, next to the price it is weighed against.
+        water_value_feature: (default on) the observation also shows the SDP water value
+            (EUR/MWh) of the stored energy, next to the price it is weighed against.
         checkpoint_seconds: how often each agent saves its last checkpoint.
         callbacks: extra SB3 callbacks as ``"module:Class"`` import paths, each built
             with no arguments and run beside HydroRL's own.
@@ -73,7 +73,7 @@ class TrainingSettings:
     forecast_horizon_steps: int = 0
     n_envs: int = 16
     shaping: str = "water_values"
-    water_value_feature: bool = False
+    water_value_feature: bool = True
     spill_guard: bool = True
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
