@@ -120,7 +120,7 @@ def train_and_evaluate(job: tuple[str, dict[str, Any], int, int, float]) -> dict
 
     from hydrorl.evaluation import evaluate_policy
     from hydrorl.project import TrainingSettings
-    from hydrorl.training.agent import train_in_process, water_value_functions
+    from hydrorl.training.agent import evaluation_options, train_in_process
 
     name, changes, timesteps, held_out, minutes = job
     torch.set_num_threads(1)
@@ -131,14 +131,7 @@ def train_and_evaluate(job: tuple[str, dict[str, Any], int, int, float]) -> dict
     model = train_in_process(settings, train, callback=stop)
     seconds = time.perf_counter() - start
     learn_seconds = time.perf_counter() - stop.started
-    _, marginal = water_value_functions(settings, test, train)
-    played = evaluate_policy(
-        model,
-        test,
-        forecast_horizon_steps=settings.forecast_horizon_steps,
-        marginal=marginal,
-        spill_guard=settings.spill_guard,
-    )
+    played = evaluate_policy(model, test, **evaluation_options(settings, test, train))
     return {
         "variant": name,
         "settings": settings.to_dict(),

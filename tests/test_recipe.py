@@ -1,4 +1,4 @@
-"""The default recipe still learns: a short training clearly beats the naive rule (held out).
+"""The default recipe still learns: a short training closes most of the naive-to-bound gap.
 
 A regression test with a small budget; the real quality figures come from
 ``benchmarks/quality.py``.
@@ -17,7 +17,7 @@ from hydrorl.physics import Cascade, Problem
 from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign
 from hydrorl.project import TrainingSettings
 from hydrorl.system import HydroSystem, PowerStation, Reservoir
-from hydrorl.training.agent import shaping_potential, train_in_process
+from hydrorl.training.agent import evaluation_options, shaping_potential, train_in_process
 
 STEPS_PER_DAY = 8
 
@@ -69,7 +69,8 @@ def test_a_short_training_clearly_beats_the_naive_rule(
     assert settings.shaping == "water_values"  # the recipe's default
     model = train_in_process(settings, train)
 
-    agent = evaluate_policy(model, held_out).totals["total_eur"].to_numpy()
+    options = evaluation_options(settings, held_out, train)  # what the agent observes
+    agent = evaluate_policy(model, held_out, **options).totals["total_eur"].to_numpy()
     naive = evaluate_policy(ConstantRelease(held_out), held_out).totals["total_eur"].to_numpy()
     benchmark = WaterValuePolicy(held_out, water_values(train))
     sdp = evaluate_policy(benchmark, held_out).totals["total_eur"].to_numpy()
@@ -81,7 +82,8 @@ def test_a_short_training_clearly_beats_the_naive_rule(
         f"benchmark {np.mean(sdp / bound):.3f}; share of the naive-to-bound gap {share}"
     )
     assert (agent <= bound + 1e-6 * np.abs(bound)).all()
-    assert share.mean() > 0.5, "the recipe no longer learns: the agent is near the naive rule"
+    # Measured 0.90-0.92 (without the observed water value and the spill guard: 0.72-0.78).
+    assert share.mean() > 0.75, "the recipe learns less: the agent is nearer the naive rule"
 
 
 def test_the_shaping_is_computed_from_the_training_forecast() -> None:

@@ -58,6 +58,20 @@ def water_value_functions(
     return potential, marginal
 
 
+def evaluation_options(
+    settings: TrainingSettings, problem: Problem, training: Problem | None = None
+) -> dict[str, Any]:
+    """What :func:`~hydrorl.evaluation.evaluate_policy` needs to play an agent of these settings
+    on ``problem`` as it was trained on ``training``: its observation and how its actions are read.
+    """
+    _, marginal = water_value_functions(settings, problem, training)
+    return {
+        "forecast_horizon_steps": settings.forecast_horizon_steps,
+        "marginal": marginal,
+        "spill_guard": settings.spill_guard,
+    }
+
+
 def train_in_process(
     settings: TrainingSettings,
     problem: Problem,

@@ -18,7 +18,7 @@ from hydrorl.db.problems import load_problem
 from hydrorl.jobs.heartbeat import Heartbeat
 from hydrorl.jobs.ownership import claim, fail_with_traceback, finish
 from hydrorl.project import TrainingSettings
-from hydrorl.training.agent import start_volumes, water_value_functions
+from hydrorl.training.agent import evaluation_options, start_volumes
 
 UNITS = {
     "volume_mm3": "Mm3",
@@ -75,15 +75,8 @@ def _evaluate(db: Database, run_id: int) -> None:
     if not checkpoint or not Path(checkpoint).exists():
         raise FileNotFoundError(f"the checkpoint of agent {agent_id} is missing: {checkpoint}")
     model = load_model(settings, checkpoint)
-    horizon = settings.forecast_horizon_steps
-    _, marginal = water_value_functions(settings, problem, training)
     played = evaluate_policy(
-        model,
-        problem,
-        volumes,
-        forecast_horizon_steps=horizon,
-        marginal=marginal,
-        spill_guard=settings.spill_guard,
+        model, problem, volumes, **evaluation_options(settings, problem, training)
     )
     values = water_values(training)
     benchmark = evaluate_policy(WaterValuePolicy(problem, values), problem, volumes)
