@@ -27,6 +27,14 @@ TUNED_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "TD3": {"buffer_size": 200_000, "batch_size": 256, "learning_starts": 5_000, "gamma": 0.99},
 }
 
+#: What runs stored before a field existed did instead (their agents must be resumed and
+#: evaluated as they were trained).
+BEFORE_THE_FIELD: dict[str, Any] = {
+    "shaping": "none",
+    "water_value_feature": False,
+    "spill_guard": False,
+}
+
 #: Reward shapings: none (revenue, and the flat end water value at the end of a window),
 #: or the benchmark's water values as a potential (see ``BatchedEpisodes``).
 SHAPINGS = ("none", "water_values")
@@ -139,6 +147,12 @@ class TrainingSettings:
         if "callbacks" in values:
             values["callbacks"] = tuple(values["callbacks"])
         return cls(**values).validate()
+
+    @classmethod
+    def from_run(cls, data: Mapping[str, Any]) -> TrainingSettings:
+        """The settings a run was started with: a field it does not name is one that did not
+        exist yet, and the run ran without it (see :data:`BEFORE_THE_FIELD`)."""
+        return cls.from_dict({**BEFORE_THE_FIELD, **data})
 
     def resolved(self) -> TrainingSettings:
         """The same settings with the algorithm's tuned hyper-parameters filled in."""

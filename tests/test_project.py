@@ -52,3 +52,15 @@ def test_project_names_are_unique_per_system(wb: hydrorl.Workbench, system: obje
         wb.create_project("Twin", "p")
     with pytest.raises(hydrorl.NotFoundError, match="no project 'q'; known projects: 'p'"):
         wb.project("q")
+
+
+def test_runs_stored_before_a_field_existed_keep_what_they_ran_with() -> None:
+    old = {"algorithm": "PPO", "timesteps": 1000}  # a run from before shaping and the rest
+    settings = TrainingSettings.from_run(old)
+    assert (settings.shaping, settings.water_value_feature, settings.spill_guard) == (
+        "none",
+        False,
+        False,
+    )
+    new = TrainingSettings().resolved().to_dict()  # what runs store now: every field
+    assert TrainingSettings.from_run(new) == TrainingSettings().resolved()

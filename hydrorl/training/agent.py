@@ -128,7 +128,7 @@ def train_agent(url: str, agent_id: int) -> int:
         if agent is None:
             return 2
         run = agent.run
-        settings = TrainingSettings.from_dict(run.settings)
+        settings = TrainingSettings.from_run(run.settings)
         problem = load_problem(session, run.forecast)
         volumes = start_volumes(session, run)
         run_id, index, seed, checkpoint = run.id, agent.index, agent.seed, agent.checkpoint_path

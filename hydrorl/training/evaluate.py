@@ -61,7 +61,7 @@ def _evaluate(db: Database, run_id: int) -> None:
         assert run is not None and run.source_run_id is not None
         source = session.get(models.ProjectRun, run.source_run_id)
         assert source is not None
-        settings = TrainingSettings.from_dict(
+        settings = TrainingSettings.from_run(
             {k: v for k, v in run.settings.items() if k not in ("agent_id", "agent_index")}
         )
         agent = session.get(models.Agent, run.settings["agent_id"])
