@@ -52,6 +52,26 @@ def test_upload_shows_errors_previews_and_stores(demo: hydrorl.Workbench) -> Non
     assert not upload.commit() and "the same content was uploaded before" in upload.error
 
 
+def _running_run(session, agents: int, timesteps: int) -> tuple[int, list[int]]:  # noqa: ANN001
+    """A training run shown as running, with an empty reward curve per agent (no processes)."""
+    run = models.ProjectRun(
+        project=session.scalar(sa.select(models.Project)),
+        forecast=session.scalar(sa.select(models.Forecast)),
+        kind=models.RunKind.TRAIN,
+        status=models.Status.RUNNING,
+        settings={"timesteps": timesteps},
+    )
+    run.agents = [
+        models.Agent(index=i, seed=i, status=models.Status.RUNNING) for i in range(agents)
+    ]
+    session.add(run)
+    session.flush()
+    data = [models.TrainStepData(agent_id=a.id, name="episode_reward") for a in run.agents]
+    session.add_all(data)
+    session.flush()
+    return run.id, [d.id for d in data]
+
+
 def _add_points(wb: hydrorl.Workbench, data_ids: list[int], start: int, n: int) -> None:
     def write(session) -> None:  # noqa: ANN001
         for data_id in data_ids:
@@ -72,20 +92,7 @@ def _add_points(wb: hydrorl.Workbench, data_ids: list[int], start: int, n: int) 
 
 def test_the_monitor_streams_only_new_points(demo: hydrorl.Workbench) -> None:
     def create(session) -> tuple[int, list[int]]:  # noqa: ANN001
-        run = models.ProjectRun(
-            project=session.scalar(sa.select(models.Project)),
-            forecast=session.scalar(sa.select(models.Forecast)),
-            kind=models.RunKind.TRAIN,
-            status=models.Status.RUNNING,
-            settings={"timesteps": 10_000},
-        )
-        run.agents = [models.Agent(index=i, seed=i, status=models.Status.RUNNING) for i in range(3)]
-        session.add(run)
-        session.flush()
-        data = [models.TrainStepData(agent_id=a.id, name="episode_reward") for a in run.agents]
-        session.add_all(data)
-        session.flush()
-        return run.id, [d.id for d in data]
+        return _running_run(session, agents=3, timesteps=10_000)
 
     run_id, data_ids = demo.database.run_write(create)
     _add_points(demo, data_ids, 0, 50)
@@ -206,20 +213,7 @@ def test_smoothing_continues_across_refreshes() -> None:
 
 def test_a_long_run_opens_from_one_point_in_k(demo: hydrorl.Workbench) -> None:
     def create(session) -> tuple[int, list[int]]:  # noqa: ANN001
-        run = models.ProjectRun(
-            project=session.scalar(sa.select(models.Project)),
-            forecast=session.scalar(sa.select(models.Forecast)),
-            kind=models.RunKind.TRAIN,
-            status=models.Status.RUNNING,
-            settings={"timesteps": 10**6},
-        )
-        run.agents = [models.Agent(index=i, seed=i, status=models.Status.RUNNING) for i in range(2)]
-        session.add(run)
-        session.flush()
-        data = [models.TrainStepData(agent_id=a.id, name="episode_reward") for a in run.agents]
-        session.add_all(data)
-        session.flush()
-        return run.id, [d.id for d in data]
+        return _running_run(session, agents=2, timesteps=10**6)
 
     run_id, data_ids = demo.database.run_write(create)
     _add_points(demo, data_ids, 0, 3000)
