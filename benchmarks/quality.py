@@ -62,6 +62,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "A2C without the spill guard": {"algorithm": "A2C", "spill_guard": False},
     "without the water value observed": {"water_value_feature": False},
     "A2C without the water value observed": {"algorithm": "A2C", "water_value_feature": False},
+    "with context features": {"context_features": True},
+    "A2C with context features": {"algorithm": "A2C", "context_features": True},
 }
 
 

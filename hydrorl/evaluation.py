@@ -74,16 +74,21 @@ def evaluate_policy(
     batch_size: int | None = None,
     marginal: Potential | None = None,
     spill_guard: bool = False,
+    context_features: bool = False,
 ) -> EvaluationResult:
     """Play ``policy`` deterministically over the whole horizon of every scenario.
 
     ``forecast_horizon_steps`` and ``marginal`` (the water value feature) must be
-    what the policy was trained to observe, ``spill_guard`` how its actions were read.
+    (with ``context_features``) what the policy was trained to observe, ``spill_guard``
+    how its actions were read.
     """
     c = problem.cascade
     n_s, n_t = problem.n_scenarios, problem.n_steps
     design = EpisodeDesign(
-        episode_steps=0, forecast_horizon_steps=forecast_horizon_steps, spill_guard=spill_guard
+        episode_steps=0,
+        forecast_horizon_steps=forecast_horizon_steps,
+        spill_guard=spill_guard,
+        context_features=context_features,
     )
     volume = np.empty((n_s, n_t + 1, c.n_reservoirs))
     discharge = np.empty((n_s, n_t, c.n_stations))

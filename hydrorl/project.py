@@ -33,6 +33,7 @@ BEFORE_THE_FIELD: dict[str, Any] = {
     "shaping": "none",
     "water_value_feature": False,
     "spill_guard": False,
+    "context_features": False,
 }
 
 #: Reward shapings: none (revenue, and the flat end water value at the end of a window),
@@ -65,6 +66,10 @@ class TrainingSettings:
             spill, up to their maximum, whatever the agent asked (the benchmark does the same).
         water_value_feature: (default on) the observation also shows the SDP water value
             (EUR/MWh) of the stored energy, next to the price it is weighed against.
+        context_features: the observation also shows the day of the week and the recent
+            past: averages of the price over about a week and of the inflow over about four
+            weeks (each scenario's own past only), from which a wet year or a dear scenario
+            can be told.
         checkpoint_seconds: how often each agent saves its last checkpoint.
         callbacks: extra SB3 callbacks as ``"module:Class"`` import paths, each built
             with no arguments and run beside HydroRL's own.
@@ -83,6 +88,7 @@ class TrainingSettings:
     shaping: str = "water_values"
     water_value_feature: bool = True
     spill_guard: bool = True
+    context_features: bool = False
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
 
@@ -92,7 +98,13 @@ class TrainingSettings:
                 f"training settings: unknown algorithm {self.algorithm!r}; "
                 f"choose one of {', '.join(ALGORITHMS)}"
             )
-        for flag in ("random_start", "random_start_volumes", "water_value_feature", "spill_guard"):
+        for flag in (
+            "random_start",
+            "random_start_volumes",
+            "water_value_feature",
+            "spill_guard",
+            "context_features",
+        ):
             if not isinstance(getattr(self, flag), bool):
                 raise ValidationError(
                     f"training settings: {flag} = {getattr(self, flag)!r} must be true or false"

@@ -165,3 +165,81 @@ def test_the_workbench_gives_the_problem_of_a_stored_forecast(wb: hydrorl.Workbe
     np.testing.assert_array_equal(problem.price_eur_mwh, expected.price_eur_mwh)
     assert problem.dt_s == 10_800 and problem.start_time == expected.start_time
     assert problem.cascade.reservoir_names == ("Hoegfjell", "Midtvatn", "Nedrevatn")
+
+
+def test_a_linear_table_as_concave_end_value_is_the_bounds_end_value(short) -> None:
+    from hydrorl.baselines.bound import ConcaveEndValue, LinearEndValue, solve_window
+
+    c = short.cascade
+    energy = c.water_value_eur_mm3(1.0)  # EUR per Mm³ at 1 EUR/MWh: MWh per Mm³
+    levels = np.linspace(0.0, float(energy @ (c.max_volume_mm3 - c.min_volume_mm3)), 5)
+    table = ConcaveEndValue(levels, short.water_price_eur_mwh * levels, energy)
+    v0 = short.default_start_volumes()
+    linear = solve_window(short, 0, 100, 300, v0, LinearEndValue(short))
+    concave = solve_window(short, 0, 100, 300, v0, table)
+    for a, b in zip(linear, concave, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_limited_foresight_is_the_bound_with_everything_in_sight_and_less_with_a_day(
+    short,
+) -> None:
+    from hydrorl.baselines.foresight import limited_foresight
+
+    values = water_values(short)
+    bound = perfect_foresight(short, 1)
+    whole = limited_foresight(short, 1, values, short.n_steps, short.n_steps)
+    assert whole.total_eur == pytest.approx(bound.total_eur, rel=1e-6)
+    day = limited_foresight(short, 1, values, 8, 4)
+    assert day.solves == short.n_steps // 4
+    assert day.total_eur < bound.total_eur * (1 - 1e-3)
+    with pytest.raises(ValueError, match="every_steps"):
+        limited_foresight(short, 1, values, 8, 16)
+
+
+def test_the_calendar_forecast_reads_only_the_past_and_knows_the_calendar() -> None:
+    from hydrorl.baselines.foresight import CalendarForecast
+
+    problem = demo_problem(scenarios=3, years=1)
+    forecast = CalendarForecast.fit(problem)
+    assert 0.5 < forecast.price_persistence < 1.0 and 0.9 < forecast.inflow_persistence < 1.0
+    price, inflow = forecast.bind(problem)(1, 500, 556)
+    # The present is known exactly; the rest is expected, not read.
+    assert price[0] == pytest.approx(problem.price_eur_mwh[1, 500])
+    assert inflow[0] == pytest.approx(problem.inflow_m3s[1, 500])
+    later = Problem.create(
+        problem.cascade,
+        problem.price_eur_mwh.copy(),
+        problem.inflow_m3s.copy(),
+        problem.dt_s,
+        problem.start_time,
+    )
+    later.price_eur_mwh[:, 501:] += 50.0
+    later.inflow_m3s[:, 501:] *= 3.0
+    again = forecast.bind(later)(1, 500, 556)
+    np.testing.assert_allclose(again[0], price)
+    np.testing.assert_allclose(again[1], inflow)
+    # A price that is only its calendar (time of day, weekday, season) is forecast exactly.
+    day, year = problem.time_angles()
+    weekday = (problem.week_angle() / (2 * np.pi) * 7).astype(int)
+    calendar = 40 + 10 * np.cos(year) + 5 * np.sin(day) - 6.0 * (weekday >= 5)
+    regular = Problem.create(
+        problem.cascade,
+        np.tile(calendar, (2, 1)),
+        problem.inflow_m3s[:2],
+        problem.dt_s,
+        problem.start_time,
+    )
+    price, _ = CalendarForecast.fit(regular).bind(regular)(0, 2000, 2100)
+    np.testing.assert_allclose(price, calendar[2000:2100], atol=0.5)
+
+
+def test_a_planner_on_a_forecast_earns_less_than_one_that_knows(short) -> None:
+    from hydrorl.baselines.foresight import CalendarForecast, limited_foresight
+
+    values = water_values(short)
+    forecast = CalendarForecast.fit(short).bind(short)
+    knows = limited_foresight(short, 0, values, 56, 8)
+    guesses = limited_foresight(short, 0, values, 56, 8, forecast=forecast)
+    assert guesses.total_eur < knows.total_eur
+    assert guesses.total_eur > 0.9 * knows.total_eur

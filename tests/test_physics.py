@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hydrorl.physics import MM3_PER_M3, Cascade, Problem, step
-from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign
+from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign, ObservationLayout
 from hydrorl.system import HydroSystem, PowerStation, Reservoir
 
 
@@ -134,7 +134,6 @@ def test_batched_episodes_match_row_by_row() -> None:
 
 def test_observations_read_back_and_do_not_peek_without_a_horizon() -> None:
     from hydrorl.demo import demo_problem
-    from hydrorl.physics.episode import ObservationLayout
 
     problem = demo_problem(scenarios=2, years=1)
     episodes = BatchedEpisodes(problem, 2, EpisodeDesign(), scenarios=np.array([0, 1]))
@@ -228,3 +227,45 @@ def test_the_spill_guard_turbines_what_would_overflow() -> None:
         out = (r.discharge_m3s[:, 1] + r.spill_m3s[:, 1]) * dt * 1e-6
         change = r.volume_mm3.sum(axis=1) - volume.sum(axis=1)
         assert np.allclose(change, inflow * dt * 1e-6 - out)
+
+
+def test_context_features_show_the_weekday_and_only_the_past() -> None:
+    from hydrorl.demo import demo_problem
+    from hydrorl.physics.episode import PRICE_MEMORY_DAYS
+
+    problem = demo_problem(scenarios=2, years=1)
+    design = EpisodeDesign(context_features=True)
+    episodes = BatchedEpisodes(problem, 2, design, scenarios=np.array([0, 1]))
+    layout = episodes.layout
+    assert layout.size == ObservationLayout(problem.cascade.n_reservoirs).size + 4
+    both = ObservationLayout(problem.cascade.n_reservoirs, 2, True, True)
+    assert both.context_features.stop == both.water_value == both.size - 1
+    # 2027-01-04 00:00 (step 24) is a Monday: the week's angle starts there.
+    for _ in range(24):
+        episodes.step(np.full((2, 3), 0.5))
+    obs = episodes.observe()
+    context = obs[:, layout.context_features]
+    np.testing.assert_allclose(context[:, :2], [[0.0, 1.0]] * 2, atol=1e-6)
+    # The recent price: an exponential average of the past standardised prices.
+    price = (problem.price_eur_mwh[:, :25] - problem.price_mean) / problem.price_std
+    weight = 1.0 / (PRICE_MEMORY_DAYS * 8)
+    expected = price[:, 0]
+    for t in range(1, 25):
+        expected = expected + weight * (price[:, t] - expected)
+    np.testing.assert_allclose(context[:, 2], expected, rtol=1e-5)
+    # Another future changes nothing today; another past does.
+    for first, same in ((25, True), (10, False)):
+        changed = Problem.create(
+            problem.cascade,
+            problem.price_eur_mwh.copy(),
+            problem.inflow_m3s.copy(),
+            problem.dt_s,
+            problem.start_time,
+        ).with_reference(problem)
+        changed.price_eur_mwh[:, first:] += 30.0
+        changed.inflow_m3s[:, first:] *= 2.0
+        other = BatchedEpisodes(changed, 2, design, scenarios=np.array([0, 1]))
+        for _ in range(24):
+            other.step(np.full((2, 3), 0.5))
+        seen = other.observe()[:, layout.context_features]
+        assert np.array_equal(seen, context) == same

@@ -55,8 +55,63 @@ def perfect_foresight(
     import time
 
     c = problem.cascade
-    n_r, n_s, n_t = c.n_reservoirs, c.n_stations, problem.n_steps
     v0 = problem.default_start_volumes() if start_volumes is None else np.asarray(start_volumes)
+    started = time.perf_counter()
+    volume, discharge, spill = solve_window(
+        problem, scenario, 0, problem.n_steps, v0, LinearEndValue(problem)
+    )
+    elapsed = time.perf_counter() - started
+    to_mm3 = problem.dt_s * MM3_PER_M3
+    mwh_per_mm3 = c.energy_equivalent_kwh_m3 * MWH_PER_MM3_PER_KWH_M3
+    generation = discharge * to_mm3 * mwh_per_mm3
+    revenue = float((problem.price_eur_mwh[scenario] * generation.sum(axis=1)).sum())
+    water_value = c.water_value_eur_mm3(problem.water_price_eur_mwh)
+    end_value = float(np.maximum(volume[-1] - c.min_volume_mm3, 0.0) @ water_value)
+    return BoundResult(scenario, revenue, end_value, volume, discharge, spill, generation, elapsed)
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearEndValue:
+    """The problem's own end value: each Mm³ above the minimum at its energy to the sea."""
+
+    problem: Problem
+
+    def eur_per_mm3(self) -> np.ndarray:
+        return self.problem.cascade.water_value_eur_mm3(self.problem.water_price_eur_mwh)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConcaveEndValue:
+    """A concave value ``W(e)`` of the stored energy ``e = Σ energy_per_mm3·(v − min)``.
+
+    Given at ``levels_mwh``; the LP takes the minimum of its segments' lines, so a
+    table that is not quite concave is read as its lines' lower envelope.
+    """
+
+    levels_mwh: np.ndarray  # (E,)
+    values_eur: np.ndarray  # (E,)
+    energy_per_mm3: np.ndarray  # (R,)
+
+
+def solve_window(
+    problem: Problem,
+    scenario: int,
+    first: int,
+    stop: int,
+    start_volumes: np.ndarray,
+    end_value: LinearEndValue | ConcaveEndValue,
+    price_eur_mwh: np.ndarray | None = None,
+    inflow_m3s: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The optimal schedule of steps ``first`` to ``stop`` (excluded), their future known.
+
+    Returns volumes (T + 1, R) with the start first, discharges (T, S) and spills
+    (T, R) in m³/s.  The water left at the end is worth ``end_value``.  ``price_eur_mwh``
+    and ``inflow_m3s`` (T,) replace the scenario's own values: a plan on a forecast.
+    """
+    c = problem.cascade
+    n_r, n_s, n_t = c.n_reservoirs, c.n_stations, stop - first
+    v0 = np.asarray(start_volumes, dtype=float)
     to_mm3 = problem.dt_s * MM3_PER_M3
     width = 2 * n_r + n_s  # variables per step: v(t+1), q(t), σ(t)
     t = np.arange(n_t)
@@ -89,48 +144,60 @@ def perfect_foresight(
         add(t * n_r + c.upstream[s], col_q(s, t), 1.0)
         if c.downstream[s] >= 0:
             add(t * n_r + c.downstream[s], col_q(s, t), -1.0)
+    n_x = n_t * width + 1  # the last variable is the end value of the concave table
     a_eq = sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_t * n_r, n_t * width),
+        shape=(n_t * n_r, n_x),
     )
-    inflow = problem.inflow_m3s[scenario]
+    inflow = problem.inflow_m3s[scenario, first:stop] if inflow_m3s is None else inflow_m3s
     b_eq = (to_mm3 * inflow[:, None] * c.inflow_factor[None, :]).reshape(-1)
     b_eq[:n_r] += v0
 
-    price = problem.price_eur_mwh[scenario]
+    price = problem.price_eur_mwh[scenario, first:stop] if price_eur_mwh is None else price_eur_mwh
     mwh_per_mm3 = c.energy_equivalent_kwh_m3 * MWH_PER_MM3_PER_KWH_M3  # (S,)
     cost = np.zeros((n_t, width))
     cost[:, n_r : n_r + n_s] = -price[:, None] * mwh_per_mm3[None, :]
     cost[:, n_r + n_s :] = SPILL_COST_EUR_PER_MM3
-    water_value = c.water_value_eur_mm3(problem.water_price_eur_mwh)
-    cost[-1, :n_r] -= water_value
-
     lower = np.zeros((n_t, width))
     upper = np.full((n_t, width), np.inf)
     lower[:, :n_r], upper[:, :n_r] = c.min_volume_mm3, c.max_volume_mm3
     upper[:, n_r : n_r + n_s] = c.max_discharge_m3s * to_mm3
-    started = time.perf_counter()
+    bounds = np.stack([lower.reshape(-1), upper.reshape(-1)], axis=1)
+    a_ub = b_ub = None
+    if isinstance(end_value, LinearEndValue):
+        cost[-1, :n_r] -= end_value.eur_per_mm3()
+        bounds = np.vstack([bounds, [0.0, 0.0]])
+        end_cost = 0.0
+    else:
+        # z ≤ W_k + slope_k·(e − e_k) for every segment k, with e linear in the end volumes.
+        e, w, k = end_value.levels_mwh, end_value.values_eur, end_value.energy_per_mm3
+        slope = np.diff(w) / np.diff(e)
+        a_ub = np.zeros((slope.size, n_x))
+        a_ub[:, (n_t - 1) * width : (n_t - 1) * width + n_r] = -slope[:, None] * k[None, :]
+        a_ub[:, -1] = 1.0
+        b_ub = w[:-1] - slope * (e[:-1] + k @ c.min_volume_mm3)
+        a_ub = sp.csr_matrix(a_ub)
+        bounds = np.vstack([bounds, [None, None]])
+        end_cost = -1.0
     solution = scipy.optimize.linprog(
-        cost.reshape(-1),
+        np.append(cost.reshape(-1), end_cost),
+        A_ub=a_ub,
+        b_ub=b_ub,
         A_eq=a_eq,
         b_eq=b_eq,
-        bounds=np.stack([lower.reshape(-1), upper.reshape(-1)], axis=1),
+        bounds=bounds,
         method="highs-ipm",  # interior point: ~15x faster than simplex on these banded LPs
     )
-    elapsed = time.perf_counter() - started
     if solution.status != 0:
         raise HydroRLError(
             f"the perfect-foresight LP of scenario {problem.scenario_names[scenario]!r} "
-            f"failed: {solution.message}"
+            f"(steps {first} to {stop}) failed: {solution.message}"
         )
-    x = solution.x.reshape(n_t, width)
+    x = solution.x[:-1].reshape(n_t, width)
     volume = np.vstack([v0[None, :], x[:, :n_r]])
     discharge = np.clip(x[:, n_r : n_r + n_s] / to_mm3, 0.0, c.max_discharge_m3s)
     spill = np.maximum(x[:, n_r + n_s :] / to_mm3, 0.0)
-    generation = discharge * to_mm3 * mwh_per_mm3
-    revenue = float((price * generation.sum(axis=1)).sum())
-    end_value = float(np.maximum(volume[-1] - c.min_volume_mm3, 0.0) @ water_value)
-    return BoundResult(scenario, revenue, end_value, volume, discharge, spill, generation, elapsed)
+    return volume, discharge, spill
 
 
 def perfect_foresight_all(

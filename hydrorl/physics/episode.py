@@ -29,6 +29,9 @@ class EpisodeDesign:
             station at full discharge at the mean price), so they are of order one.
         spill_guard: stations run harder where a reservoir would otherwise spill
             (see :func:`~hydrorl.physics.cascade.step`).
+        context_features: show the day of the week and what the recent past was like:
+            exponential averages of the price (over about a week) and of the inflow
+            (about four weeks), computed from each scenario's own past only.
     """
 
     episode_steps: int = 0
@@ -37,7 +40,12 @@ class EpisodeDesign:
     forecast_horizon_steps: int = 0
     reward_scale_eur: float | None = None
     spill_guard: bool = False
+    context_features: bool = False
 
+
+#: Time constants (in days) of the recent-past averages among the context features.
+PRICE_MEMORY_DAYS = 7.0
+INFLOW_MEMORY_DAYS = 28.0
 
 #: The value (EUR) of holding ``volumes`` (B, R) at steps ``t`` (B,): a shaping potential.
 Potential = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -48,18 +56,34 @@ class ObservationLayout:
     """Where each feature sits in an observation vector, and how to read it back.
 
     ``[volume fraction × R, price, inflow, sin/cos time of day, sin/cos time of
-    year, progress, future prices × H, future inflows × H, (water value)]``, with
-    volume fractions ``(v − min)/(max − min)``, prices and the water value
-    ``(p − mean)/std`` and inflows ``i/mean``.
+    year, progress, future prices × H, future inflows × H, (sin/cos day of week,
+    recent price, recent inflow), (water value)]``, with volume fractions
+    ``(v − min)/(max − min)``, prices and the water value ``(p − mean)/std`` and
+    inflows ``i/mean``.
     """
 
     n_reservoirs: int
     horizon: int = 0
     value_feature: bool = False
+    context: bool = False
 
     @property
     def size(self) -> int:
-        return self.n_reservoirs + 7 + 2 * self.horizon + int(self.value_feature)
+        return (
+            self.n_reservoirs
+            + 7
+            + 2 * self.horizon
+            + 4 * int(self.context)
+            + int(self.value_feature)
+        )
+
+    @property
+    def context_features(self) -> slice:
+        """Day of week (sin, cos), recent price and recent inflow, if shown."""
+        if not self.context:
+            raise IndexError("this layout shows no context features")
+        first = self.n_reservoirs + 7 + 2 * self.horizon
+        return slice(first, first + 4)
 
     @property
     def water_value(self) -> int:
@@ -143,7 +167,10 @@ class BatchedEpisodes:
         self.marginal = marginal
         c = problem.cascade
         self.layout = ObservationLayout(
-            c.n_reservoirs, design.forecast_horizon_steps, marginal is not None
+            c.n_reservoirs,
+            design.forecast_horizon_steps,
+            marginal is not None,
+            design.context_features,
         )
         self.rng = np.random.default_rng(seed)
         self.fixed_scenarios = None if scenarios is None else np.asarray(scenarios, np.int64)
@@ -164,6 +191,17 @@ class BatchedEpisodes:
             [np.sin(day), np.cos(day), np.sin(year), np.cos(year)], axis=1
         ).astype(np.float32)
         self._span = np.maximum(c.max_volume_mm3 - c.min_volume_mm3, 1e-12)
+        if design.context_features:
+            per_day = 86_400.0 / problem.dt_s
+            self._context = np.stack(
+                [
+                    np.broadcast_to(np.sin(problem.week_angle()), self._price.shape),
+                    np.broadcast_to(np.cos(problem.week_angle()), self._price.shape),
+                    _past_average(self._price, PRICE_MEMORY_DAYS * per_day),
+                    _past_average(self._inflow, INFLOW_MEMORY_DAYS * per_day),
+                ],
+                axis=2,
+            ).astype(np.float32)  # (S, T, 4)
 
         self.scenario = np.zeros(n, dtype=np.int64)
         self.start = np.zeros(n, dtype=np.int64)
@@ -213,6 +251,8 @@ class BatchedEpisodes:
             obs[:, r + 7 + lay.horizon : r + 7 + 2 * lay.horizon] = self._inflow[
                 self.scenario[:, None], ahead
             ]
+        if lay.context:
+            obs[:, lay.context_features] = self._context[self.scenario, t]
         if self.marginal is not None:
             value = self.marginal(t, self.volume)
             obs[:, lay.water_value] = (value - p.price_mean) / p.price_std
@@ -252,3 +292,13 @@ class BatchedEpisodes:
             "result": result,
         }
         return self.observe(), shaped_eur / self.reward_scale, done, info
+
+
+def _past_average(series: np.ndarray, steps: float) -> np.ndarray:
+    """Exponential average of each row (S, T) over about ``steps`` past steps, this one included."""
+    weight = 1.0 / max(steps, 1.0)
+    out = np.empty(series.shape, dtype=np.float64)
+    out[:, 0] = series[:, 0]
+    for t in range(1, series.shape[1]):
+        out[:, t] = out[:, t - 1] + weight * (series[:, t] - out[:, t - 1])
+    return out

@@ -115,6 +115,12 @@ class Problem:
         year_angle = 2 * np.pi * (day_of_year / _DAYS_PER_YEAR % 1.0)
         return day_angle, year_angle
 
+    def week_angle(self) -> np.ndarray:
+        """Time of the week (Monday 00:00 is 0) of every step as an angle in [0, 2π)."""
+        seconds = self.times().astype("datetime64[s]").astype(np.int64).astype(np.float64)
+        days = seconds / _SECONDS_PER_DAY + 3.0  # 1970-01-01 was a Thursday
+        return 2 * np.pi * (days % 7.0) / 7.0
+
     def default_start_volumes(self) -> np.ndarray:
         """Half-full reservoirs."""
         c = self.cascade

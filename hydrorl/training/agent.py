@@ -32,6 +32,7 @@ def episode_design(settings: TrainingSettings) -> EpisodeDesign:
         random_start_volumes=settings.random_start_volumes,
         forecast_horizon_steps=settings.forecast_horizon_steps,
         spill_guard=settings.spill_guard,
+        context_features=settings.context_features,
     )
 
 
@@ -69,6 +70,7 @@ def evaluation_options(
         "forecast_horizon_steps": settings.forecast_horizon_steps,
         "marginal": marginal,
         "spill_guard": settings.spill_guard,
+        "context_features": settings.context_features,
     }
 
 

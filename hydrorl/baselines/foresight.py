@@ -1,0 +1,189 @@
+"""What foresight is worth: planners that see the next steps, exactly or as a forecast.
+
+Every ``every`` steps, :func:`limited_foresight` solves the LP of the next
+``lookahead`` steps (:func:`~hydrorl.baselines.bound.solve_window`) from the
+present volumes, with their prices and inflows known exactly, values the water
+left at the window's end with the benchmark's water values of that time of year,
+and follows the first ``every`` steps of the plan through the physics.  With the
+whole horizon in sight it is the perfect-foresight bound; with a day in sight it
+is the benchmark's water values plus a day of exact forecast.  Between the two it
+measures how much of the gap between the benchmark and the bound is the value of
+knowing the future, which no policy that sees only the present can earn.
+
+Given a ``forecast`` (:class:`CalendarForecast`: the calendar and the scenario's
+own past only) the same planner is a policy that knows no more than the agents do:
+it plans on expected prices and inflows and re-plans as they come.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from hydrorl.baselines.bound import ConcaveEndValue, LinearEndValue, solve_window
+from hydrorl.baselines.sdp import WaterValues, _stage_of_year
+from hydrorl.physics import Problem
+from hydrorl.physics.cascade import end_water_value_eur, step
+
+#: ``(scenario, t, stop) -> (price, inflow)`` for steps ``t`` to ``stop``: what a planner expects.
+Forecast = Callable[[int, int, int], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclasses.dataclass(frozen=True)
+class ForesightResult:
+    """What the limited-foresight planner earned on one scenario."""
+
+    scenario: int
+    lookahead_steps: int
+    every_steps: int
+    revenue_eur: float
+    end_value_eur: float
+    solves: int
+
+    @property
+    def total_eur(self) -> float:
+        return self.revenue_eur + self.end_value_eur
+
+
+def limited_foresight(
+    problem: Problem,
+    scenario: int,
+    values: WaterValues,
+    lookahead_steps: int,
+    every_steps: int,
+    start_volumes: np.ndarray | None = None,
+    forecast: Forecast | None = None,
+) -> ForesightResult:
+    """Plan ``lookahead_steps`` ahead every ``every_steps`` steps and play the plan.
+
+    ``values`` (the benchmark's water values) price the water left at the end of
+    a window that stops before the horizon; a window reaching the horizon's end
+    uses the problem's own end value, as the bound does.  The plan sees the
+    scenario's exact future unless a ``forecast`` is given.
+    """
+    if not 1 <= every_steps <= lookahead_steps:
+        raise ValueError(
+            f"need 1 <= every_steps <= lookahead_steps, got {every_steps} and {lookahead_steps}"
+        )
+    c = problem.cascade
+    _, year_angle = problem.time_angles()
+    stages = _stage_of_year(year_angle / (2 * np.pi), values.n_stages)
+    volume = problem.default_start_volumes() if start_volumes is None else start_volumes
+    volume = np.asarray(volume, dtype=float)[None, :]
+    price, inflow = problem.price_eur_mwh[scenario], problem.inflow_m3s[scenario]
+    revenue, solves, t = 0.0, 0, 0
+    while t < problem.n_steps:
+        stop = min(t + lookahead_steps, problem.n_steps)
+        if stop == problem.n_steps:
+            end: LinearEndValue | ConcaveEndValue = LinearEndValue(problem)
+        else:
+            end = ConcaveEndValue(
+                values.levels_mwh, values.values_eur[stages[stop]], values.energy_per_mm3
+            )
+        expected = (None, None) if forecast is None else forecast(scenario, t, stop)
+        _, discharge, _ = solve_window(problem, scenario, t, stop, volume[0], end, *expected)
+        solves += 1
+        for k in range(min(every_steps, stop - t)):
+            result = step(
+                c,
+                volume,
+                (discharge[k] / c.max_discharge_m3s)[None, :],
+                inflow[t + k : t + k + 1],
+                price[t + k : t + k + 1],
+                problem.dt_s,
+            )
+            volume = result.volume_mm3
+            revenue += float(result.revenue_eur[0])
+        t += min(every_steps, stop - t)
+    end_value = float(end_water_value_eur(c, volume, problem.water_price_eur_mwh)[0])
+    return ForesightResult(scenario, lookahead_steps, every_steps, revenue, end_value, solves)
+
+
+@dataclasses.dataclass(frozen=True)
+class CalendarForecast:
+    """Expected prices and inflows from the calendar and the scenario's own past only.
+
+    Fitted on the training forecast by least squares: the price on the season (four
+    harmonics of the year), the time of day and the day of the week; the log of the
+    inflow on the season.  What remains is forecast to fade from its present value at
+    the persistence measured on the training forecast (lag-one autocorrelation), the
+    price's towards its recent level (an exponential average of the past).
+    """
+
+    price_coef: np.ndarray
+    inflow_coef: np.ndarray
+    price_persistence: float
+    inflow_persistence: float
+    level_memory_steps: float
+
+    @classmethod
+    def fit(cls, training: Problem, level_memory_days: float = 30.0) -> CalendarForecast:
+        x = _calendar(training)
+        price_coef = np.linalg.lstsq(
+            np.tile(x, (training.n_scenarios, 1)), training.price_eur_mwh.reshape(-1), rcond=None
+        )[0]
+        season = x[:, : 1 + 2 * _HARMONICS]
+        log_inflow = np.log(np.maximum(training.inflow_m3s, 1e-6))
+        inflow_coef = np.linalg.lstsq(
+            np.tile(season, (training.n_scenarios, 1)), log_inflow.reshape(-1), rcond=None
+        )[0]
+        price_rest = training.price_eur_mwh - x @ price_coef
+        price_rest -= price_rest.mean(axis=1, keepdims=True)  # each scenario's own level
+        return cls(
+            price_coef,
+            inflow_coef,
+            _persistence(price_rest),
+            _persistence(log_inflow - season @ inflow_coef),
+            level_memory_days * 86_400.0 / training.dt_s,
+        )
+
+    def bind(self, problem: Problem) -> Forecast:
+        """The forecast for ``problem``'s scenarios: at step ``t`` it reads steps up to ``t``."""
+        x = _calendar(problem)
+        price_mean = x @ self.price_coef  # (T,)
+        inflow_mean = x[:, : 1 + 2 * _HARMONICS] @ self.inflow_coef
+        price_rest = problem.price_eur_mwh - price_mean
+        inflow_rest = np.log(np.maximum(problem.inflow_m3s, 1e-6)) - inflow_mean
+        level = np.empty_like(price_rest)  # exponential average of the past price residual
+        weight = 1.0 / self.level_memory_steps
+        level[:, 0] = 0.0
+        for t in range(1, problem.n_steps):
+            level[:, t] = level[:, t - 1] + weight * (price_rest[:, t - 1] - level[:, t - 1])
+
+        def forecast(scenario: int, t: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+            k = np.arange(stop - t)
+            lv = level[scenario, t]
+            price = (
+                price_mean[t:stop] + lv + self.price_persistence**k * (price_rest[scenario, t] - lv)
+            )
+            inflow = np.exp(
+                inflow_mean[t:stop] + self.inflow_persistence**k * inflow_rest[scenario, t]
+            )
+            return price, inflow
+
+        return forecast
+
+
+_HARMONICS = 4
+
+
+def _calendar(problem: Problem) -> np.ndarray:
+    """(T, F): 1, season harmonics, time-of-day and weekday indicators (one of each left out)."""
+    day, year = problem.time_angles()
+    per_day = max(1, round(86_400.0 / problem.dt_s))
+    columns = [np.ones(problem.n_steps)]
+    for h in range(1, _HARMONICS + 1):
+        columns += [np.cos(h * year), np.sin(h * year)]
+    slot = np.minimum((day / (2 * np.pi) * per_day).astype(int), per_day - 1)
+    weekday = np.minimum((problem.week_angle() / (2 * np.pi) * 7).astype(int), 6)
+    columns += [(slot == i).astype(float) for i in range(1, per_day)]
+    columns += [(weekday == i).astype(float) for i in range(1, 7)]
+    return np.stack(columns, axis=1)
+
+
+def _persistence(rest: np.ndarray) -> float:
+    """Lag-one autocorrelation of residuals (S, T), pooled over scenarios."""
+    a, b = rest[:, :-1].reshape(-1), rest[:, 1:].reshape(-1)
+    return float(np.clip((a * b).sum() / max((a * a).sum(), 1e-12), 0.0, 0.9999))
