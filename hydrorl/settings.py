@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
 
 #: Environment variable naming the database (any SQLAlchemy URL).
@@ -25,6 +27,25 @@ def default_database_url() -> str:
     if value:
         return value
     return f"sqlite:///{home_dir() / 'hydrorl.db'}"
+
+
+def database_key(url: str) -> str:
+    """A short name for a database, the same in every process: its name and a hash.
+
+    An SQLite file is known by its absolute path; a server database by its URL
+    without the password.
+    """
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database).expanduser().resolve()
+        name, canonical = path.stem, f"sqlite:{path}"
+    else:
+        name = parsed.database or parsed.get_backend_name()
+        canonical = parsed.set(password=None).render_as_string(hide_password=False)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}-{digest}"
 
 
 def sqlite_busy_timeout_ms() -> int:

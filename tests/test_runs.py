@@ -102,6 +102,27 @@ def test_a_tiny_run_completes_with_curves_and_checkpoints(demo: hydrorl.Workbenc
     assert demo.runs().loc[0, "status"] == "completed"
 
 
+def test_two_databases_in_one_home_keep_their_run_files_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HYDRORL_HEARTBEAT_S", "0.5")
+    paths = []
+    for name in ("main", "benchmark"):
+        wb = hydrorl.connect(f"sqlite:///{tmp_path / name}.db")
+        wb.setup_demo(scenarios=2, years=1)
+        run = wb.start_training("Demo project", "Demo forecast", **{**TINY, "agents": 1})
+        assert run.id == 1  # both databases have a run 1
+        info = wb.wait(run.id, timeout=120)
+        assert info.status == "completed", (info.status_reason, info.error)
+        paths.append(Path(wb.agents(run.id)["checkpoint_path"].iloc[0]))
+        wb.close()
+    assert paths[0] != paths[1] and all(p.is_file() for p in paths)
+    assert paths[0].is_relative_to(tmp_path / "home" / "runs")
+    assert paths[0].parent.parent.name == "1" and paths[0].parent.parent.parent.name.startswith(
+        "main-"
+    )
+
+
 def test_stop_is_honoured_within_five_seconds(demo: hydrorl.Workbench) -> None:
     run = demo.start_training("Demo project", "Demo forecast", **{**TINY, "timesteps": 10**7})
     learning(demo, run.id)

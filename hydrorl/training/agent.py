@@ -20,9 +20,13 @@ from hydrorl.physics.episode import EpisodeDesign, Potential
 from hydrorl.project import TrainingSettings
 
 
-def run_folder(run_id: int) -> Path:
-    """Where a run's checkpoints and process logs live."""
-    return hydrorl_settings.home_dir() / "runs" / str(run_id)
+def run_folder(url: str, run_id: int) -> Path:
+    """Where a run's checkpoints and process logs live: a folder per database and run.
+
+    Two databases under one HydroRL home (say the default one and a benchmark's)
+    both have a run 1; their files must not meet.
+    """
+    return hydrorl_settings.home_dir() / "runs" / hydrorl_settings.database_key(url) / str(run_id)
 
 
 def episode_design(settings: TrainingSettings) -> EpisodeDesign:
@@ -162,7 +166,7 @@ def train_agent(url: str, agent_id: int) -> int:
                 db,
                 agent_id,
                 run_id,
-                run_folder(run_id) / f"agent-{index}",
+                run_folder(url, run_id) / f"agent-{index}",
                 env.venv.episodes.reward_scale,  # type: ignore[attr-defined]
                 checkpoint_seconds=settings.checkpoint_seconds,
             )

@@ -87,7 +87,7 @@ def create_training_run(
 def start_process(db: Database, kind: str, run_id: int) -> None:
     """Start the detached process that owns a queued run; a failure to start fails the run."""
     try:
-        spawn(kind, db.url, run_id, run_folder(run_id) / f"{kind}.log", detach=True)
+        spawn(kind, db.url, run_id, run_folder(db.url, run_id) / f"{kind}.log", detach=True)
     except OSError as e:
         problem = str(e)
         db.run_write(

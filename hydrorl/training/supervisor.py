@@ -36,7 +36,7 @@ def _supervise(db: Database, url: str, run_id: int) -> int:
     started = claim(db, models.ProjectRun, run_id)
     if not started:
         return 3
-    folder = run_folder(run_id)
+    folder = run_folder(url, run_id)
     with db.read() as session:
         queued = session.execute(
             sa.select(models.Agent.id, models.Agent.index).where(
