@@ -64,6 +64,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "A2C without the water value observed": {"algorithm": "A2C", "water_value_feature": False},
     "with context features": {"context_features": True},
     "A2C with context features": {"algorithm": "A2C", "context_features": True},
+    # A decay needs a step budget the time fits (about 6.9 M A2C steps in 6 minutes here).
+    "A2C with context features, decaying learning rate": {
+        "algorithm": "A2C",
+        "context_features": True,
+        "learning_rate_decay": True,
+        "timesteps": 6_000_000,
+    },
+    "A2C, decaying learning rate": {
+        "algorithm": "A2C",
+        "learning_rate_decay": True,
+        "timesteps": 6_000_000,
+    },
 }
 
 
@@ -127,7 +139,7 @@ def train_and_evaluate(job: tuple[str, dict[str, Any], int, int, float]) -> dict
     name, changes, timesteps, held_out, minutes = job
     torch.set_num_threads(1)
     train, test = problems(held_out)
-    settings = TrainingSettings(**{**changes, "timesteps": timesteps}).validate().resolved()
+    settings = TrainingSettings(**{"timesteps": timesteps, **changes}).validate().resolved()
     start = time.perf_counter()
     stop = StopAfter(60 * minutes)
     model = train_in_process(settings, train, callback=stop)

@@ -34,6 +34,7 @@ BEFORE_THE_FIELD: dict[str, Any] = {
     "water_value_feature": False,
     "spill_guard": False,
     "context_features": False,
+    "learning_rate_decay": False,
 }
 
 #: Reward shapings: none (revenue, and the flat end water value at the end of a window),
@@ -70,6 +71,9 @@ class TrainingSettings:
             past: averages of the price over about a week and of the inflow over about four
             weeks (each scenario's own past only), from which a wet year or a dear scenario
             can be told.
+        learning_rate_decay: the learning rate falls linearly to zero over ``timesteps``
+            (from the algorithm's, or the run's own ``learning_rate``), so that the policy
+            settles instead of wandering around its plateau.
         checkpoint_seconds: how often each agent saves its last checkpoint.
         callbacks: extra SB3 callbacks as ``"module:Class"`` import paths, each built
             with no arguments and run beside HydroRL's own.
@@ -89,6 +93,7 @@ class TrainingSettings:
     water_value_feature: bool = True
     spill_guard: bool = True
     context_features: bool = False
+    learning_rate_decay: bool = False
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
 
@@ -104,6 +109,7 @@ class TrainingSettings:
             "water_value_feature",
             "spill_guard",
             "context_features",
+            "learning_rate_decay",
         ):
             if not isinstance(getattr(self, flag), bool):
                 raise ValidationError(

@@ -47,3 +47,31 @@ def test_an_unknown_hyperparameter_is_named() -> None:
     env = CascadeVecEnv(demo_problem(scenarios=1, years=1), 2, episode_design(settings))
     with pytest.raises(hydrorl.ValidationError, match="learning_rat"):
         build_model(settings, env, seed=0)
+
+
+@pytest.mark.parametrize(("algorithm", "start"), [("A2C", 7e-4), ("PPO", 1e-3)])
+def test_the_learning_rate_can_decay_to_zero_over_the_budget(
+    algorithm: str, start: float, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))
+    own = {"learning_rate": start} if algorithm == "PPO" else {}  # the run's own, or SB3's
+    settings = TrainingSettings(
+        algorithm=algorithm,
+        hyperparameters={**SMALL[algorithm], **own},
+        n_envs=4,
+        episode_steps=16,
+        learning_rate_decay=True,
+    ).validate()
+    env = CascadeVecEnv(demo_problem(scenarios=2, years=1), 4, episode_design(settings), seed=0)
+    model = build_model(settings, env, seed=3)
+    model.learn(512)
+    rates = [g["lr"] for g in model.policy.optimizer.param_groups]
+    assert model.lr_schedule(1.0) == pytest.approx(start)
+    assert model.lr_schedule(0.5) == pytest.approx(start / 2)
+    assert max(rates) < start / 4  # the last update came at the end of the budget
+    with pytest.raises(hydrorl.ValidationError, match="learning_rate"):
+        build_model(
+            TrainingSettings(hyperparameters={"learning_rate": "fast"}, learning_rate_decay=True),
+            env,
+            seed=0,
+        )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
 from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
 from hydrorl.errors import ValidationError
@@ -19,10 +21,18 @@ CLASSES: dict[str, type[BaseAlgorithm]] = {"PPO": PPO, "SAC": SAC, "TD3": TD3, "
 def build_model(settings: TrainingSettings, env: VecEnv, seed: int) -> BaseAlgorithm:
     """A fresh model with the run's hyper-parameters (on the CPU: small MLPs)."""
     cls = CLASSES[settings.algorithm]
-    try:
-        return cls(
-            "MlpPolicy", env, seed=seed, device="cpu", verbose=0, **dict(settings.hyperparameters)
+    hyperparameters = dict(settings.hyperparameters)
+    if settings.learning_rate_decay:
+        start = hyperparameters.get(
+            "learning_rate", inspect.signature(cls.__init__).parameters["learning_rate"].default
         )
+        if isinstance(start, bool) or not isinstance(start, int | float):
+            raise ValidationError(
+                f"training settings: learning_rate = {start!r} must be a number to decay"
+            )
+        hyperparameters["learning_rate"] = LinearSchedule(float(start), 0.0, 1.0)
+    try:
+        return cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **hyperparameters)
     except TypeError as e:
         raise ValidationError(
             f"training settings: a hyper-parameter is not accepted by {settings.algorithm}: {e}"
