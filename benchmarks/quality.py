@@ -71,6 +71,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "learning_rate_decay": True,
         "timesteps": 6_000_000,
     },
+    "A2C imitating the planner first": {"algorithm": "A2C", "imitation_scenarios": 8},
+    "A2C imitating the planner first, context features, decaying learning rate": {
+        "algorithm": "A2C",
+        "imitation_scenarios": 8,
+        "context_features": True,
+        "learning_rate_decay": True,
+        "timesteps": 5_000_000,
+    },
+    "PPO imitating the planner first": {"imitation_scenarios": 8},
     "A2C, decaying learning rate": {
         "algorithm": "A2C",
         "learning_rate_decay": True,

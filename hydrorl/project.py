@@ -35,7 +35,11 @@ BEFORE_THE_FIELD: dict[str, Any] = {
     "spill_guard": False,
     "context_features": False,
     "learning_rate_decay": False,
+    "imitation_scenarios": 0,
 }
+
+#: Algorithms whose policy the imitation warm start can teach (actor-critic, on-policy).
+IMITATING = ("PPO", "A2C")
 
 #: Reward shapings: none (revenue, and the flat end water value at the end of a window),
 #: or the benchmark's water values as a potential (see ``BatchedEpisodes``).
@@ -74,6 +78,11 @@ class TrainingSettings:
         learning_rate_decay: the learning rate falls linearly to zero over ``timesteps``
             (from the algorithm's, or the run's own ``learning_rate``), so that the policy
             settles instead of wandering around its plateau.
+        imitation_scenarios: before learning, the policy imitates a planner that knows no
+            more than the agent (a one-week forecast from the calendar and the past,
+            re-planned daily; see ``hydrorl.training.imitation``) on this many training
+            scenarios; 0 starts from scratch.  PPO and A2C only (``resolved()`` sets 0 for
+            the others).
         checkpoint_seconds: how often each agent saves its last checkpoint.
         callbacks: extra SB3 callbacks as ``"module:Class"`` import paths, each built
             with no arguments and run beside HydroRL's own.
@@ -94,6 +103,7 @@ class TrainingSettings:
     spill_guard: bool = True
     context_features: bool = False
     learning_rate_decay: bool = False
+    imitation_scenarios: int = 0
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
 
@@ -126,6 +136,7 @@ class TrainingSettings:
             ("episode_steps", 0),
             ("forecast_horizon_steps", 0),
             ("seed", 0),
+            ("imitation_scenarios", 0),
         ):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -175,7 +186,12 @@ class TrainingSettings:
     def resolved(self) -> TrainingSettings:
         """The same settings with the algorithm's tuned hyper-parameters filled in."""
         tuned = TUNED_HYPERPARAMETERS.get(self.algorithm, {})
-        return dataclasses.replace(self, hyperparameters={**tuned, **self.hyperparameters})
+        imitation = self.imitation_scenarios if self.algorithm in IMITATING else 0
+        return dataclasses.replace(
+            self,
+            hyperparameters={**tuned, **self.hyperparameters},
+            imitation_scenarios=imitation,
+        )
 
     def replace(self, **changes: Any) -> TrainingSettings:
         return dataclasses.replace(self, **changes).validate()

@@ -64,3 +64,13 @@ def test_runs_stored_before_a_field_existed_keep_what_they_ran_with() -> None:
     )
     new = TrainingSettings().resolved().to_dict()  # what runs store now: every field
     assert TrainingSettings.from_run(new) == TrainingSettings().resolved()
+
+
+def test_the_imitation_warm_start_is_for_actor_critic_algorithms_only() -> None:
+    assert TrainingSettings(imitation_scenarios=8).resolved().imitation_scenarios == 8
+    for algorithm in ("SAC", "TD3"):  # stored as it ran: without
+        settings = TrainingSettings(algorithm=algorithm, imitation_scenarios=8).resolved()
+        assert settings.imitation_scenarios == 0
+    with pytest.raises(hydrorl.ValidationError, match="imitation_scenarios"):
+        TrainingSettings(imitation_scenarios=-1).validate()
+    assert TrainingSettings.from_run({"algorithm": "A2C"}).imitation_scenarios == 0

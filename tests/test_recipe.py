@@ -65,7 +65,10 @@ def test_a_short_training_clearly_beats_the_naive_rule(
 ) -> None:
     monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))
     train, held_out = lake_problem(0), lake_problem(1).with_reference(lake_problem(0))
-    settings = TrainingSettings(timesteps=40_960, seed=seed, episode_steps=8 * 7)
+    # Reinforcement learning alone: no imitation warm start, which would hide a broken learner.
+    settings = TrainingSettings(
+        timesteps=40_960, seed=seed, episode_steps=8 * 7, imitation_scenarios=0
+    )
     assert settings.shaping == "water_values"  # the recipe's default
     model = train_in_process(settings, train)
 
@@ -111,3 +114,48 @@ def test_the_water_value_can_be_observed_beside_the_price() -> None:
     assert marginal(t, empty)[0] >= marginal(t, full)[0]  # scarce water is worth more
     with pytest.raises(ValueError, match="water_value_feature"):
         TrainingSettings(water_value_feature="yes").validate()
+
+
+def test_imitation_teaches_the_policy_the_planners_actions_and_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hydrorl.env import CascadeVecEnv
+    from hydrorl.training.agent import episode_design, water_value_functions
+    from hydrorl.training.algorithm import build_model
+    from hydrorl.training.imitation import EXPLORATION_STD, demonstrations, imitate
+
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))
+    problem = lake_problem(0, scenarios=3, days=30)
+    settings = TrainingSettings(algorithm="A2C", episode_steps=8 * 7, n_envs=4).resolved()
+    potential, marginal = water_value_functions(settings, problem)
+    design = episode_design(settings)
+    shown = demonstrations(
+        problem, design, np.array([0, 2]), gamma=0.99, potential=potential, marginal=marginal
+    )
+    assert shown.observations.shape == (2 * problem.n_steps, 1 + 7 + 1)
+    assert shown.actions.shape == (2 * problem.n_steps, 1)
+    assert shown.actions.min() >= 0.0 and shown.actions.max() <= 1.0
+    assert shown.actions.std() > 0.1  # the planner follows the daily price cycle
+    env = CascadeVecEnv(problem, 4, design, seed=0, potential=potential, marginal=marginal)
+    model = build_model(settings, env, seed=0)
+
+    def action_error() -> float:
+        predicted, _ = model.predict(shown.observations, deterministic=True)
+        return float(np.abs(predicted - shown.actions).mean())
+
+    before = action_error()
+    losses = imitate(model, shown, epochs=60)
+    assert action_error() < 0.5 * before and action_error() < 0.15
+    assert losses["critic"] < float(np.var(shown.returns))  # the value explains the returns
+    std = float(model.policy.log_std.exp().mean())
+    assert std == pytest.approx(EXPLORATION_STD, rel=1e-5)
+
+    # Played on held-out scenarios, the imitating policy is near the planner it imitated.
+    held_out = lake_problem(1, scenarios=3, days=30).with_reference(problem)
+    options = evaluation_options(settings, held_out, problem)
+    agent = evaluate_policy(model, held_out, **options).totals["total_eur"].to_numpy()
+    bound = np.array([perfect_foresight(held_out, s).total_eur for s in range(3)])
+    naive = evaluate_policy(ConstantRelease(held_out), held_out).totals["total_eur"].to_numpy()
+    share = (agent - naive) / (bound - naive)
+    print(f"imitating agent: share of the naive-to-bound gap {share}")
+    assert share.mean() > 0.75

@@ -41,6 +41,7 @@ class ForesightResult:
     revenue_eur: float
     end_value_eur: float
     solves: int
+    fraction: np.ndarray  # (T, S): the discharge fractions played, the physics' action
 
     @property
     def total_eur(self) -> float:
@@ -74,6 +75,7 @@ def limited_foresight(
     volume = np.asarray(volume, dtype=float)[None, :]
     price, inflow = problem.price_eur_mwh[scenario], problem.inflow_m3s[scenario]
     revenue, solves, t = 0.0, 0, 0
+    played = np.empty((problem.n_steps, c.n_stations))
     while t < problem.n_steps:
         stop = min(t + lookahead_steps, problem.n_steps)
         if stop == problem.n_steps:
@@ -86,10 +88,11 @@ def limited_foresight(
         _, discharge, _ = solve_window(problem, scenario, t, stop, volume[0], end, *expected)
         solves += 1
         for k in range(min(every_steps, stop - t)):
+            played[t + k] = np.clip(discharge[k] / c.max_discharge_m3s, 0.0, 1.0)
             result = step(
                 c,
                 volume,
-                (discharge[k] / c.max_discharge_m3s)[None, :],
+                played[t + k][None, :],
                 inflow[t + k : t + k + 1],
                 price[t + k : t + k + 1],
                 problem.dt_s,
@@ -98,7 +101,9 @@ def limited_foresight(
             revenue += float(result.revenue_eur[0])
         t += min(every_steps, stop - t)
     end_value = float(end_water_value_eur(c, volume, problem.water_price_eur_mwh)[0])
-    return ForesightResult(scenario, lookahead_steps, every_steps, revenue, end_value, solves)
+    return ForesightResult(
+        scenario, lookahead_steps, every_steps, revenue, end_value, solves, played
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ from hydrorl.jobs.heartbeat import Heartbeat
 from hydrorl.jobs.ownership import claim, fail_with_traceback, finish
 from hydrorl.physics import Problem
 from hydrorl.physics.episode import EpisodeDesign, Potential
-from hydrorl.project import TrainingSettings
+from hydrorl.project import IMITATING, TrainingSettings
 
 
 def run_folder(url: str, run_id: int) -> Path:
@@ -78,6 +78,39 @@ def evaluation_options(
     }
 
 
+def warm_start(
+    model: Any,
+    settings: TrainingSettings,
+    problem: Problem,
+    start_volumes: np.ndarray | None,
+    potential: Potential | None,
+    marginal: Potential | None,
+    seed: int,
+) -> None:
+    """Teach a fresh model to imitate the planner first, if the settings ask for it."""
+    if settings.imitation_scenarios <= 0 or settings.algorithm not in IMITATING:
+        return
+    from hydrorl.training.imitation import demonstrations, imitate
+
+    rng = np.random.default_rng(seed)
+    count = min(settings.imitation_scenarios, problem.n_scenarios)
+    scenarios = np.sort(rng.choice(problem.n_scenarios, count, replace=False))
+    shown = demonstrations(
+        problem,
+        episode_design(settings),
+        scenarios,
+        gamma=float(model.gamma),
+        start_volumes=start_volumes,
+        potential=potential,
+        marginal=marginal,
+    )
+    imitate(model, shown, epochs=IMITATION_EPOCHS, seed=seed)
+
+
+#: Passes over the demonstrations when imitating (a few seconds for 8 demo scenarios).
+IMITATION_EPOCHS = 30
+
+
 def train_in_process(
     settings: TrainingSettings,
     problem: Problem,
@@ -107,6 +140,7 @@ def train_in_process(
         )
     )
     model = build_model(settings, env, settings.seed)
+    warm_start(model, settings, problem, start_volumes, potential, marginal, settings.seed)
     model.learn(settings.timesteps, callback=callback)
     return model
 
@@ -162,6 +196,7 @@ def train_agent(url: str, agent_id: int) -> int:
             else:
                 model = build_model(settings, env, seed)
                 _forget_after(db, agent_id, -1)  # a restart from scratch drops earlier points
+                warm_start(model, settings, problem, volumes, potential, marginal, seed)
             recorder = Recorder(
                 db,
                 agent_id,
