@@ -80,6 +80,20 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "timesteps": 5_000_000,
     },
     "PPO imitating the planner first": {"imitation_scenarios": 8},
+    "A2C, window ends bootstrapped": {"algorithm": "A2C", "bootstrap_window_ends": True},
+    "A2C imitating the planner first, window ends bootstrapped": {
+        "algorithm": "A2C",
+        "imitation_scenarios": 8,
+        "bootstrap_window_ends": True,
+    },
+    # The imitation alone: a learning rate of zero leaves the imitating policy as it is.
+    "A2C imitating the planner, no reinforcement learning": {
+        "algorithm": "A2C",
+        "imitation_scenarios": 8,
+        "context_features": True,
+        "timesteps": 256,
+        "hyperparameters": {"learning_rate": 0.0},
+    },
     "A2C, decaying learning rate": {
         "algorithm": "A2C",
         "learning_rate_decay": True,

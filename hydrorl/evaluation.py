@@ -75,11 +75,13 @@ def evaluate_policy(
     marginal: Potential | None = None,
     spill_guard: bool = False,
     context_features: bool = False,
+    bootstrap_window_ends: bool = False,
 ) -> EvaluationResult:
     """Play ``policy`` deterministically over the whole horizon of every scenario.
 
     ``forecast_horizon_steps`` and ``marginal`` (the water value feature) must be
-    (with ``context_features``) what the policy was trained to observe, ``spill_guard``
+    (with ``context_features`` and ``bootstrap_window_ends``, which hides the progress) what
+    the policy was trained to observe, ``spill_guard``
     how its actions were read.
     """
     c = problem.cascade
@@ -89,6 +91,7 @@ def evaluate_policy(
         forecast_horizon_steps=forecast_horizon_steps,
         spill_guard=spill_guard,
         context_features=context_features,
+        bootstrap_window_ends=bootstrap_window_ends,
     )
     volume = np.empty((n_s, n_t + 1, c.n_reservoirs))
     discharge = np.empty((n_s, n_t, c.n_stations))

@@ -36,6 +36,7 @@ BEFORE_THE_FIELD: dict[str, Any] = {
     "context_features": False,
     "learning_rate_decay": False,
     "imitation_scenarios": 0,
+    "bootstrap_window_ends": False,
 }
 
 #: Algorithms whose policy the imitation warm start can teach (actor-critic, on-policy).
@@ -83,6 +84,9 @@ class TrainingSettings:
             re-planned daily; see ``hydrorl.training.imitation``) on this many training
             scenarios; 0 starts from scratch.  PPO and A2C only (``resolved()`` sets 0 for
             the others).
+        bootstrap_window_ends: a window's end is a cut (SB3 bootstraps the value of the last
+            state) and its progress is not observed: one stationary policy for the whole
+            horizon, as it is evaluated.
         checkpoint_seconds: how often each agent saves its last checkpoint.
         callbacks: extra SB3 callbacks as ``"module:Class"`` import paths, each built
             with no arguments and run beside HydroRL's own.
@@ -104,6 +108,7 @@ class TrainingSettings:
     context_features: bool = False
     learning_rate_decay: bool = False
     imitation_scenarios: int = 0
+    bootstrap_window_ends: bool = False
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
 
@@ -120,6 +125,7 @@ class TrainingSettings:
             "spill_guard",
             "context_features",
             "learning_rate_decay",
+            "bootstrap_window_ends",
         ):
             if not isinstance(getattr(self, flag), bool):
                 raise ValidationError(

@@ -128,3 +128,20 @@ def test_ppo_trains_on_the_vec_env(problem, tmp_path, monkeypatch) -> None:
     model.learn(total_timesteps=512)
     assert model.num_timesteps == 512
     assert len(model.ep_info_buffer) > 0
+
+
+def test_bootstrapped_window_ends_are_truncations_without_progress(problem) -> None:
+    design = EpisodeDesign(episode_steps=5, bootstrap_window_ends=True)
+    vec = CascadeVecEnv(problem, 3, design, seed=0)
+    obs = vec.reset()
+    progress = vec.episodes.layout.progress
+    for k in range(5):
+        obs, _, done, infos = vec.step(np.full((3, 3), 0.5))
+        assert (obs[:, progress] == 0).all()
+        assert done.all() == (k == 4)
+    assert all(info["TimeLimit.truncated"] for info in infos)
+    plain = CascadeVecEnv(problem, 3, EpisodeDesign(episode_steps=5), seed=0)
+    plain.reset()
+    for _ in range(5):
+        _, _, _, infos = plain.step(np.full((3, 3), 0.5))
+    assert not any(info.get("TimeLimit.truncated", False) for info in infos)

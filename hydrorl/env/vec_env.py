@@ -74,6 +74,8 @@ class CascadeVecEnv(VecEnv):
             for i in finished:
                 infos[i] = scalar_info(info, int(i))
                 infos[i]["terminal_observation"] = obs[i].copy()
+                if self.design.bootstrap_window_ends:
+                    infos[i]["TimeLimit.truncated"] = True
             obs = self.episodes.reset(finished)
         return obs, reward.astype(np.float32), done, infos
 

@@ -32,6 +32,10 @@ class EpisodeDesign:
         context_features: show the day of the week and what the recent past was like:
             exponential averages of the price (over about a week) and of the inflow
             (about four weeks), computed from each scenario's own past only.
+        bootstrap_window_ends: the end of a window is a cut, not an end: the learner is told
+            it was truncated (SB3 then adds the discounted value of the last state) and the
+            window's progress is not shown (always 0), so one stationary policy is learnt
+            for any point of a long horizon.
     """
 
     episode_steps: int = 0
@@ -41,6 +45,7 @@ class EpisodeDesign:
     reward_scale_eur: float | None = None
     spill_guard: bool = False
     context_features: bool = False
+    bootstrap_window_ends: bool = False
 
 
 #: Time constants (in days) of the recent-past averages among the context features.
@@ -244,7 +249,10 @@ class BatchedEpisodes:
         obs[:, lay.price] = self._price[self.scenario, t]
         obs[:, lay.inflow] = self._inflow[self.scenario, t]
         obs[:, r + 2 : r + 6] = self._clock[t]
-        obs[:, lay.progress] = (self.t - self.start) / self.window
+        if self.design.bootstrap_window_ends:
+            obs[:, lay.progress] = 0.0
+        else:
+            obs[:, lay.progress] = (self.t - self.start) / self.window
         if lay.horizon:
             ahead = np.minimum(t[:, None] + np.arange(1, lay.horizon + 1), p.n_steps - 1)
             obs[:, r + 7 : r + 7 + lay.horizon] = self._price[self.scenario[:, None], ahead]

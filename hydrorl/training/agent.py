@@ -37,6 +37,7 @@ def episode_design(settings: TrainingSettings) -> EpisodeDesign:
         forecast_horizon_steps=settings.forecast_horizon_steps,
         spill_guard=settings.spill_guard,
         context_features=settings.context_features,
+        bootstrap_window_ends=settings.bootstrap_window_ends,
     )
 
 
@@ -75,6 +76,7 @@ def evaluation_options(
         "marginal": marginal,
         "spill_guard": settings.spill_guard,
         "context_features": settings.context_features,
+        "bootstrap_window_ends": settings.bootstrap_window_ends,
     }
 
 
