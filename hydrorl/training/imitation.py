@@ -45,6 +45,7 @@ def demonstrations(
     start_volumes: np.ndarray | None = None,
     potential: Potential | None = None,
     marginal: Potential | None = None,
+    lookahead_days: float = PLANNER_LOOKAHEAD_DAYS,
 ) -> Demonstrations:
     """Play the planner over the whole horizon of ``scenarios`` of ``problem`` (training data)."""
     from hydrorl.baselines import water_values
@@ -59,7 +60,7 @@ def demonstrations(
                 problem,
                 int(s),
                 values,
-                min(PLANNER_LOOKAHEAD_DAYS * per_day, problem.n_steps),
+                min(round(lookahead_days * per_day), problem.n_steps),
                 min(PLANNER_EVERY_DAYS * per_day, problem.n_steps),
                 start_volumes,
                 forecast=forecast,

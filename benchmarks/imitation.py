@@ -1,0 +1,120 @@
+"""How good is an agent that only imitates the forecast planner? (No reinforcement learning.)
+
+Run::
+
+    python benchmarks/imitation.py [--scenarios 8] [--lookahead-days 28] [--net 256,256]
+                                   [--epochs 40] [--jobs 2]
+
+The planner (``hydrorl.baselines.foresight``: a calendar forecast of ``--lookahead-days``,
+re-planned daily) is played over the first ``--scenarios`` training scenarios of the demo
+forecast; an A2C policy (the recipe's observation with context features, spill guard and
+water value) is fitted to its actions (``hydrorl.training.imitation``) and played
+deterministically on the quality benchmark's held-out scenarios.  Prints agent/bound and
+agent/benchmark per scenario and on average, beside the planner's own figures from
+``foresight.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from quality import problems, table, yardsticks  # noqa: E402
+
+
+def _settings(net: list[int]):  # noqa: ANN202
+    from hydrorl.project import TrainingSettings
+
+    return TrainingSettings(
+        algorithm="A2C",
+        context_features=True,
+        hyperparameters={"policy_kwargs": {"net_arch": net}},
+    ).resolved()
+
+
+def _demonstrate(job: tuple[list[int], list[int], float]):  # noqa: ANN202
+    from hydrorl.training.agent import episode_design, water_value_functions
+    from hydrorl.training.imitation import demonstrations
+
+    net, scenarios, lookahead_days = job
+    settings = _settings(net)
+    train, _ = problems(8)
+    potential, marginal = water_value_functions(settings, train)
+    return demonstrations(
+        train,
+        episode_design(settings),
+        np.array(scenarios),
+        gamma=settings.hyperparameters["gamma"],
+        potential=potential,
+        marginal=marginal,
+        lookahead_days=lookahead_days,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenarios", type=int, default=8)
+    parser.add_argument("--lookahead-days", type=float, default=28.0)
+    parser.add_argument("--net", default="256,256")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--held-out", type=int, default=8)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    os.environ.setdefault("SB3_LOGDIR", str(HERE / "results" / "sb3"))
+
+    import torch
+
+    from hydrorl.env import CascadeVecEnv
+    from hydrorl.evaluation import evaluate_policy
+    from hydrorl.training.agent import episode_design, evaluation_options, water_value_functions
+    from hydrorl.training.algorithm import build_model
+    from hydrorl.training.imitation import Demonstrations, imitate
+
+    net = [int(n) for n in args.net.split(",")]
+    started = time.perf_counter()
+    parts = [list(range(args.scenarios))[k :: args.jobs] for k in range(args.jobs)]
+    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        shown = pool.map(_demonstrate, [(net, p, args.lookahead_days) for p in parts if p])
+    shown = Demonstrations(*(np.concatenate(x) for x in zip(*map(vars_of, shown), strict=True)))
+    demo_seconds = time.perf_counter() - started
+    torch.set_num_threads(args.jobs)
+    settings = _settings(net)
+    train, test = problems(args.held_out)
+    potential, marginal = water_value_functions(settings, train)
+    env = CascadeVecEnv(train, 16, episode_design(settings), potential=potential, marginal=marginal)
+    model = build_model(settings, env, 0)
+    started = time.perf_counter()
+    losses = imitate(model, shown, epochs=args.epochs)
+    fit_seconds = time.perf_counter() - started
+    options = evaluation_options(settings, test, train)
+    agent = evaluate_policy(model, test, **options).totals["total_eur"].to_numpy()
+    result = table(agent, yardsticks(args.held_out, args.jobs))
+    shown_frame = result.copy()
+    money = ["agent", "bound", "benchmark", "naive"]
+    shown_frame[money] = (shown_frame[money] / 1e6).round(2)
+    print(
+        f"imitating the {args.lookahead_days:g}-day forecast planner on {args.scenarios} training "
+        f"scenarios ({len(shown.actions):,} steps, {demo_seconds:.0f} s), network {net}, "
+        f"{args.epochs} epochs ({fit_seconds:.0f} s, losses {losses}); no reinforcement learning"
+    )
+    print(shown_frame.round(4).to_string(index=False))
+    (HERE / "results").mkdir(exist_ok=True)
+    pd.DataFrame(result).to_csv(HERE / "results" / "imitation.csv", index=False)
+
+
+def vars_of(shown):  # noqa: ANN001, ANN201
+    return (shown.observations, shown.actions, shown.returns)
+
+
+if __name__ == "__main__":
+    main()
