@@ -140,6 +140,11 @@ def test_bootstrapped_window_ends_are_truncations_without_progress(problem) -> N
         assert (obs[:, progress] == 0).all()
         assert done.all() == (k == 4)
     assert all(info["TimeLimit.truncated"] for info in infos)
+    single = CascadeEnv(problem, design)
+    single.reset(seed=0)
+    for _ in range(5):
+        _, _, terminated, truncated, _ = single.step(np.full(3, 0.5))
+    assert (terminated, truncated) == (False, True)
     plain = CascadeVecEnv(problem, 3, EpisodeDesign(episode_steps=5), seed=0)
     plain.reset()
     for _ in range(5):

@@ -96,4 +96,7 @@ class CascadeEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         obs, reward, done, info = self.episodes.step(np.asarray(action, dtype=float)[None, :])
-        return obs[0], float(reward[0]), bool(done[0]), False, scalar_info(info, 0)
+        ended = bool(done[0])
+        if self.design.bootstrap_window_ends:  # a cut, not an end (gymnasium's truncation)
+            return obs[0], float(reward[0]), False, ended, scalar_info(info, 0)
+        return obs[0], float(reward[0]), ended, False, scalar_info(info, 0)
