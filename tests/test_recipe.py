@@ -147,7 +147,7 @@ def test_imitation_teaches_the_policy_the_planners_actions_and_values(
     losses = imitate(model, shown, epochs=60)
     assert action_error() < 0.5 * before and action_error() < 0.15
     assert losses["critic"] < float(np.var(shown.returns))  # the value explains the returns
-    std = float(model.policy.log_std.exp().mean())
+    std = float(model.policy.log_std.detach().exp().mean())
     assert std == pytest.approx(EXPLORATION_STD, rel=1e-5)
 
     # Played on held-out scenarios, the imitating policy is near the planner it imitated.
