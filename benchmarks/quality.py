@@ -80,6 +80,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "timesteps": 5_000_000,
     },
     "PPO imitating the planner first": {"imitation_scenarios": 8},
+    "A2C imitating the planner first, learning rate 1e-4": {
+        "algorithm": "A2C",
+        "imitation_scenarios": 8,
+        "hyperparameters": {"learning_rate": 1e-4},
+    },
     "A2C, window ends bootstrapped": {"algorithm": "A2C", "bootstrap_window_ends": True},
     "A2C imitating the planner first, window ends bootstrapped": {
         "algorithm": "A2C",
