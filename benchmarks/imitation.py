@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,9 @@ def main() -> None:
     parts = [list(range(args.scenarios))[k :: args.jobs] for k in range(args.jobs)]
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         shown = pool.map(_demonstrate, [(net, p, args.lookahead_days) for p in parts if p])
-    shown = Demonstrations(*(np.concatenate(x) for x in zip(*map(vars_of, shown), strict=True)))
+    shown = Demonstrations(
+        *(np.concatenate([getattr(part, f.name) for part in shown]) for f in fields(Demonstrations))
+    )
     demo_seconds = time.perf_counter() - started
     torch.set_num_threads(args.jobs)
     settings = _settings(net)
@@ -110,10 +113,6 @@ def main() -> None:
     print(shown_frame.round(4).to_string(index=False))
     (HERE / "results").mkdir(exist_ok=True)
     pd.DataFrame(result).to_csv(HERE / "results" / "imitation.csv", index=False)
-
-
-def vars_of(shown):  # noqa: ANN001, ANN201
-    return (shown.observations, shown.actions, shown.returns)
 
 
 if __name__ == "__main__":

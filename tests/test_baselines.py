@@ -21,7 +21,7 @@ from hydrorl.comparison import baseline_table, summary_table
 from hydrorl.demo import demo_problem
 from hydrorl.evaluation import evaluate_policy
 from hydrorl.physics import Cascade, Problem
-from tests.test_physics import cascades
+from tests.test_physics import another_future, cascades
 
 
 @pytest.fixture(scope="module")
@@ -207,15 +207,7 @@ def test_the_calendar_forecast_reads_only_the_past_and_knows_the_calendar() -> N
     # The present is known exactly; the rest is expected, not read.
     assert price[0] == pytest.approx(problem.price_eur_mwh[1, 500])
     assert inflow[0] == pytest.approx(problem.inflow_m3s[1, 500])
-    later = Problem.create(
-        problem.cascade,
-        problem.price_eur_mwh.copy(),
-        problem.inflow_m3s.copy(),
-        problem.dt_s,
-        problem.start_time,
-    )
-    later.price_eur_mwh[:, 501:] += 50.0
-    later.inflow_m3s[:, 501:] *= 3.0
+    later = another_future(problem, 501, price_add=50.0, inflow_factor=3.0)
     again = forecast.bind(later)(1, 500, 556)
     np.testing.assert_allclose(again[0], price)
     np.testing.assert_allclose(again[1], inflow)

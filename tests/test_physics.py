@@ -152,15 +152,7 @@ def test_observations_read_back_and_do_not_peek_without_a_horizon() -> None:
     # Step 13 is 2027-01-02 15:00: day-of-year fraction (1 + 15/24) / 365.25.
     np.testing.assert_allclose(layout.year_fraction(obs), (1 + 15 / 24) / 365.25, atol=1e-6)
     # Changing the future of the scenario changes nothing in today's observation.
-    changed = Problem.create(
-        problem.cascade,
-        problem.price_eur_mwh.copy(),
-        problem.inflow_m3s.copy(),
-        problem.dt_s,
-        problem.start_time,
-    )
-    changed = changed.with_reference(problem)
-    changed.price_eur_mwh[:, 14:] += 100.0
+    changed = another_future(problem, 14)
     other = BatchedEpisodes(changed, 2, EpisodeDesign(), scenarios=np.array([0, 1]))
     for _ in range(13):
         other.step(np.full((2, 3), 0.5))
@@ -255,17 +247,25 @@ def test_context_features_show_the_weekday_and_only_the_past() -> None:
     np.testing.assert_allclose(context[:, 2], expected, rtol=1e-5)
     # Another future changes nothing today; another past does.
     for first, same in ((25, True), (10, False)):
-        changed = Problem.create(
-            problem.cascade,
-            problem.price_eur_mwh.copy(),
-            problem.inflow_m3s.copy(),
-            problem.dt_s,
-            problem.start_time,
-        ).with_reference(problem)
-        changed.price_eur_mwh[:, first:] += 30.0
-        changed.inflow_m3s[:, first:] *= 2.0
+        changed = another_future(problem, first, price_add=30.0, inflow_factor=2.0)
         other = BatchedEpisodes(changed, 2, design, scenarios=np.array([0, 1]))
         for _ in range(24):
             other.step(np.full((2, 3), 0.5))
         seen = other.observe()[:, layout.context_features]
         assert np.array_equal(seen, context) == same
+
+
+def another_future(
+    problem: Problem, first: int, price_add: float = 100.0, inflow_factor: float = 1.0
+) -> Problem:
+    """A copy of ``problem`` (same scales) with other prices and inflows from step ``first`` on."""
+    changed = Problem.create(
+        problem.cascade,
+        problem.price_eur_mwh.copy(),
+        problem.inflow_m3s.copy(),
+        problem.dt_s,
+        problem.start_time,
+    ).with_reference(problem)
+    changed.price_eur_mwh[:, first:] += price_add
+    changed.inflow_m3s[:, first:] *= inflow_factor
+    return changed

@@ -68,8 +68,9 @@ def demonstrations(
             for s in scenarios
         ]
     )  # (K, T, S)
-    whole = dataclasses.replace(design, episode_steps=0, random_start=False)
-    whole = dataclasses.replace(whole, random_start_volumes=False)
+    whole = dataclasses.replace(
+        design, episode_steps=0, random_start=False, random_start_volumes=False
+    )
     episodes = BatchedEpisodes(
         problem,
         len(scenarios),
