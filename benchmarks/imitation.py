@@ -17,11 +17,9 @@ agent/benchmark per scenario and on average, beside the planner's own figures fr
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -43,25 +41,6 @@ def _settings(net: list[int]):  # noqa: ANN202
     ).resolved()
 
 
-def _demonstrate(job: tuple[list[int], list[int], float]):  # noqa: ANN202
-    from hydrorl.training.agent import episode_design, water_value_functions
-    from hydrorl.training.imitation import demonstrations
-
-    net, scenarios, lookahead_days = job
-    settings = _settings(net)
-    train, _ = problems(8)
-    potential, marginal = water_value_functions(settings, train)
-    return demonstrations(
-        train,
-        episode_design(settings),
-        np.array(scenarios),
-        gamma=settings.hyperparameters["gamma"],
-        potential=potential,
-        marginal=marginal,
-        lookahead_days=lookahead_days,
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenarios", type=int, default=8)
@@ -70,45 +49,73 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--held-out", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help="DAgger rounds: the planner labels the states the fitted policy reaches, refit",
+    )
     args = parser.parse_args()
     os.environ.setdefault("SB3_LOGDIR", str(HERE / "results" / "sb3"))
 
     import torch
 
+    from hydrorl.baselines import water_values
     from hydrorl.env import CascadeVecEnv
     from hydrorl.evaluation import evaluate_policy
     from hydrorl.training.agent import episode_design, evaluation_options, water_value_functions
     from hydrorl.training.algorithm import build_model
-    from hydrorl.training.imitation import Demonstrations, imitate
+    from hydrorl.training.imitation import concatenate, gather, imitate
 
     net = [int(n) for n in args.net.split(",")]
-    started = time.perf_counter()
-    parts = [list(range(args.scenarios))[k :: args.jobs] for k in range(args.jobs)]
-    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-        shown = pool.map(_demonstrate, [(net, p, args.lookahead_days) for p in parts if p])
-    shown = Demonstrations(
-        *(np.concatenate([getattr(part, f.name) for part in shown]) for f in fields(Demonstrations))
-    )
-    demo_seconds = time.perf_counter() - started
     torch.set_num_threads(args.jobs)
     settings = _settings(net)
     train, test = problems(args.held_out)
     potential, marginal = water_value_functions(settings, train)
-    env = CascadeVecEnv(train, 16, episode_design(settings), potential=potential, marginal=marginal)
+    design = episode_design(settings)
+    env = CascadeVecEnv(train, 16, design, potential=potential, marginal=marginal)
     model = build_model(settings, env, 0)
-    started = time.perf_counter()
-    losses = imitate(model, shown, epochs=args.epochs)
-    fit_seconds = time.perf_counter() - started
     options = evaluation_options(settings, test, train)
-    agent = evaluate_policy(model, test, **options).totals["total_eur"].to_numpy()
-    result = table(agent, yardsticks(args.held_out, args.jobs))
+    marks = yardsticks(args.held_out, args.jobs)
+    values = water_values(train)
+    demo_seconds = fit_seconds = 0.0
+    shown = None
+    for round_ in range(args.rounds + 1):
+        started = time.perf_counter()
+        more = gather(
+            train,
+            design,
+            np.arange(args.scenarios),
+            workers=args.jobs,
+            policy=model.policy if round_ else None,
+            gamma=settings.hyperparameters["gamma"],
+            potential=potential,
+            marginal=marginal,
+            lookahead_days=args.lookahead_days,
+            values=values,
+        )
+        shown = more if shown is None else concatenate([shown, more])
+        demo_seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        losses = imitate(model, shown, epochs=args.epochs)
+        fit_seconds += time.perf_counter() - started
+        agent = evaluate_policy(model, test, **options).totals["total_eur"].to_numpy()
+        result = table(agent, marks)
+        mean = result.iloc[-1]
+        print(
+            f"pass {round_ + 1}: {len(shown.actions):,} labelled steps, losses "
+            f"{ {k: round(v, 4) for k, v in losses.items()} }, agent/bound "
+            f"{mean['agent/bound']:.4f}, agent/benchmark {mean['agent/benchmark']:.4f}",
+            flush=True,
+        )
     shown_frame = result.copy()
     money = ["agent", "bound", "benchmark", "naive"]
     shown_frame[money] = (shown_frame[money] / 1e6).round(2)
     print(
         f"imitating the {args.lookahead_days:g}-day forecast planner on {args.scenarios} training "
         f"scenarios ({len(shown.actions):,} steps, {demo_seconds:.0f} s), network {net}, "
-        f"{args.epochs} epochs ({fit_seconds:.0f} s, losses {losses}); no reinforcement learning"
+        f"{args.epochs} epochs ({fit_seconds:.0f} s), {args.rounds} DAgger rounds; "
+        "no reinforcement learning"
     )
     print(shown_frame.round(4).to_string(index=False))
     (HERE / "results").mkdir(exist_ok=True)

@@ -2,21 +2,23 @@
 
 Run (through the workbench: background processes, results in the database)::
 
-    python benchmarks/quality.py [--minutes 30] [--timesteps 20000000] [--agents 2] [--held-out 8]
-                                 [--algorithm PPO] [--set field=value ...] [--db PATH]
+    python benchmarks/quality.py [--minutes 30] [--timesteps N] [--agents N] [--held-out 8]
+                                 [--algorithm A2C] [--set field=value ...] [--db PATH]
 
 or the ablation (each variant of the recipe trained in a process of its own, in parallel)::
 
-    python benchmarks/quality.py --ablation [--timesteps 1000000] [--jobs 8]
+    python benchmarks/quality.py --ablation [--minutes 6] [--jobs 2] [--variants NAME ...]
 
 The agents train on the demo forecast (seed 0: 20 scenarios x 5 years, 3-hourly) with
 the default recipe (``TrainingSettings()``, its tuned hyper-parameters) or the
-settings given, and are evaluated deterministically over the whole 5-year horizon
-of held-out scenarios: the demo generator with another seed (1).  Beside them:
-the perfect-foresight bound (LP), the SDP water-value benchmark (water values from
-the training forecast) and the naive constant-release rule, all through the same
-physics.  Per scenario and on average it prints agent revenue, bound, benchmark,
-naive, agent/bound, agent/benchmark, and the training time and steps.
+settings given (timesteps, agents and algorithm are the recipe's unless given;
+``--minutes`` stops the run, imitation included), and are evaluated deterministically
+over the whole 5-year horizon of held-out scenarios: the demo generator with another
+seed (1).  Beside them: the perfect-foresight bound (LP), the SDP water-value
+benchmark (water values from the training forecast) and the naive constant-release
+rule, all through the same physics.  Per scenario and on average it prints agent
+revenue, bound, benchmark, naive, agent/bound, agent/benchmark, and the training time
+and steps.
 
 The workbench run writes to ``benchmarks/results/quality.db`` (open it with
 ``HYDRORL_DATABASE_URL=sqlite:///benchmarks/results/quality.db hydrorl dashboard``:
@@ -42,68 +44,104 @@ RESULTS = HERE / "results"
 HELD_OUT_SEED = 1
 HELD_OUT_NAME = "Demo forecast (held-out)"
 
+#: The recipe before imitation became its default (2026-11-26): PPO learning alone.  The
+#: variants measured against it keep it underneath, so that their figures stay comparable.
+RL_ALONE: dict[str, Any] = {
+    "algorithm": "PPO",
+    "timesteps": 20_000_000,  # learning is stopped by --minutes
+    "agents": 5,
+    "context_features": False,
+    "imitation_scenarios": 0,
+    "imitation_rounds": 0,
+    "imitation_lookahead_days": 7.0,
+}
+#: The imitation as it was before it had its own network and learning rate (SB3's defaults).
+EARLY_IMITATION = {"policy_kwargs": {"net_arch": [64, 64]}}
+
+
+def _rl_alone(changes: dict[str, Any]) -> dict[str, Any]:
+    merged = {**RL_ALONE, **changes}
+    if merged["imitation_scenarios"]:
+        rate = {"PPO": 3e-4, "A2C": 7e-4}[merged["algorithm"]]
+        merged["hyperparameters"] = {
+            "learning_rate": rate,
+            **EARLY_IMITATION,
+            **changes.get("hyperparameters", {}),
+        }
+    return merged
+
+
 #: What each ingredient of the recipe is worth: the recipe less one thing, or another algorithm.
 VARIANTS: dict[str, dict[str, Any]] = {
     "recipe (defaults)": {},
-    "without shaping": {"shaping": "none"},
-    "with a 1-day forecast horizon": {"forecast_horizon_steps": 8},
-    "fixed start volumes": {"random_start_volumes": False},
-    "4 environments": {"n_envs": 4},
-    "16-week windows": {"episode_steps": 8 * 7 * 16},
-    "1-week windows": {"episode_steps": 8 * 7},
-    "64 environments": {"n_envs": 64},
-    "gamma 0.95": {"hyperparameters": {"gamma": 0.95}},
-    "gamma 0.999": {"hyperparameters": {"gamma": 0.999}},
-    "larger network (256, 256)": {"hyperparameters": {"policy_kwargs": {"net_arch": [256, 256]}}},
-    "another seed": {"seed": 1},
-    "A2C": {"algorithm": "A2C"},
-    "SAC": {"algorithm": "SAC"},
-    "without the spill guard": {"spill_guard": False},
-    "A2C without the spill guard": {"algorithm": "A2C", "spill_guard": False},
-    "without the water value observed": {"water_value_feature": False},
-    "A2C without the water value observed": {"algorithm": "A2C", "water_value_feature": False},
-    "with context features": {"context_features": True},
-    "A2C with context features": {"algorithm": "A2C", "context_features": True},
-    # A decay needs a step budget the time fits (about 6.9 M A2C steps in 6 minutes here).
-    "A2C with context features, decaying learning rate": {
-        "algorithm": "A2C",
-        "context_features": True,
-        "learning_rate_decay": True,
-        "timesteps": 6_000_000,
+    "recipe without DAgger rounds": {"imitation_rounds": 0},
+    "recipe imitating the 1-week planner": {"imitation_lookahead_days": 7.0},
+    "recipe, RL at A2C's own learning rate after imitation": {
+        "hyperparameters": {"learning_rate": 7e-4}
     },
-    "A2C imitating the planner first": {"algorithm": "A2C", "imitation_scenarios": 8},
-    "A2C imitating the planner first, context features, decaying learning rate": {
-        "algorithm": "A2C",
-        "imitation_scenarios": 8,
-        "context_features": True,
-        "learning_rate_decay": True,
-        "timesteps": 5_000_000,
-    },
-    "PPO imitating the planner first": {"imitation_scenarios": 8},
-    "A2C imitating the planner first, learning rate 1e-4": {
-        "algorithm": "A2C",
-        "imitation_scenarios": 8,
-        "hyperparameters": {"learning_rate": 1e-4},
-    },
-    "A2C, window ends bootstrapped": {"algorithm": "A2C", "bootstrap_window_ends": True},
-    "A2C imitating the planner first, window ends bootstrapped": {
-        "algorithm": "A2C",
-        "imitation_scenarios": 8,
-        "bootstrap_window_ends": True,
-    },
-    # The imitation alone: a learning rate of zero leaves the imitating policy as it is.
-    "A2C imitating the planner, no reinforcement learning": {
-        "algorithm": "A2C",
-        "imitation_scenarios": 8,
-        "context_features": True,
-        "timesteps": 256,
-        "hyperparameters": {"learning_rate": 0.0},
-    },
-    "A2C, decaying learning rate": {
-        "algorithm": "A2C",
-        "learning_rate_decay": True,
-        "timesteps": 6_000_000,
-    },
+    "recipe with PPO": {"algorithm": "PPO"},
+    "RL alone (the recipe before imitation, PPO)": _rl_alone({}),
+    "without shaping": _rl_alone({"shaping": "none"}),
+    "with a 1-day forecast horizon": _rl_alone({"forecast_horizon_steps": 8}),
+    "fixed start volumes": _rl_alone({"random_start_volumes": False}),
+    "4 environments": _rl_alone({"n_envs": 4}),
+    "16-week windows": _rl_alone({"episode_steps": 8 * 7 * 16}),
+    "1-week windows": _rl_alone({"episode_steps": 8 * 7}),
+    "64 environments": _rl_alone({"n_envs": 64}),
+    "gamma 0.95": _rl_alone({"hyperparameters": {"gamma": 0.95}}),
+    "gamma 0.999": _rl_alone({"hyperparameters": {"gamma": 0.999}}),
+    "larger network (256, 256)": _rl_alone(
+        {"hyperparameters": {"policy_kwargs": {"net_arch": [256, 256]}}}
+    ),
+    "another seed": _rl_alone({"seed": 1}),
+    "A2C": _rl_alone({"algorithm": "A2C"}),
+    "SAC": _rl_alone({"algorithm": "SAC"}),
+    "without the spill guard": _rl_alone({"spill_guard": False}),
+    "A2C without the spill guard": _rl_alone({"algorithm": "A2C", "spill_guard": False}),
+    "without the water value observed": _rl_alone({"water_value_feature": False}),
+    "A2C without the water value observed": _rl_alone(
+        {"algorithm": "A2C", "water_value_feature": False}
+    ),
+    "with context features": _rl_alone({"context_features": True}),
+    "A2C with context features": _rl_alone({"algorithm": "A2C", "context_features": True}),
+    "A2C with context features, decaying learning rate": _rl_alone(
+        {
+            "algorithm": "A2C",
+            "context_features": True,
+            "learning_rate_decay": True,
+            "timesteps": 6_000_000,
+        }
+    ),
+    "A2C imitating the planner first": _rl_alone({"algorithm": "A2C", "imitation_scenarios": 8}),
+    "A2C imitating the planner first, context features, decaying learning rate": _rl_alone(
+        {
+            "algorithm": "A2C",
+            "imitation_scenarios": 8,
+            "context_features": True,
+            "learning_rate_decay": True,
+            "timesteps": 5_000_000,
+        }
+    ),
+    "PPO imitating the planner first": _rl_alone({"imitation_scenarios": 8}),
+    "A2C imitating the planner first, learning rate 1e-4": _rl_alone(
+        {"algorithm": "A2C", "imitation_scenarios": 8, "hyperparameters": {"learning_rate": 1e-4}}
+    ),
+    "A2C, window ends bootstrapped": _rl_alone({"algorithm": "A2C", "bootstrap_window_ends": True}),
+    "A2C imitating the planner first, window ends bootstrapped": _rl_alone(
+        {"algorithm": "A2C", "imitation_scenarios": 8, "bootstrap_window_ends": True}
+    ),
+    "A2C imitating the planner, no reinforcement learning": _rl_alone(
+        {
+            "algorithm": "A2C",
+            "imitation_scenarios": 8,
+            "context_features": True,
+            "timesteps": 256,
+            "hyperparameters": {"learning_rate": 0.0},
+        }
+    ),
+    "A2C, decaying learning rate": _rl_alone(
+        {"algorithm": "A2C", "learning_rate_decay": True, "timesteps": 6_000_000}
+    ),
 }
 
 
@@ -167,7 +205,8 @@ def train_and_evaluate(job: tuple[str, dict[str, Any], int, int, float]) -> dict
     name, changes, timesteps, held_out, minutes = job
     torch.set_num_threads(1)
     train, test = problems(held_out)
-    settings = TrainingSettings(**{"timesteps": timesteps, **changes}).validate().resolved()
+    budget = {} if timesteps is None else {"timesteps": timesteps}
+    settings = TrainingSettings(**{**changes, **budget}).validate().resolved()
     start = time.perf_counter()
     stop = StopAfter(60 * minutes)
     model = train_in_process(settings, train, callback=stop)
@@ -225,8 +264,9 @@ def ablation(args: argparse.Namespace) -> None:
         )
     frame = pd.DataFrame(rows)
     print(
-        f"held-out scenarios: {args.held_out} x 5 years, 3-hourly; at most {args.timesteps:,} "
-        f"steps or {args.minutes:g} min of learning each"
+        f"held-out scenarios: {args.held_out} x 5 years, 3-hourly; at most "
+        f"{f'{args.timesteps:,}' if args.timesteps else 'the variant' + chr(39) + 's'} steps "
+        f"or {args.minutes:g} min of learning each"
     )
     print(f"benchmark/bound on them: {(marks['benchmark'] / marks['bound']).mean():.4f}")
     print(frame.round(4).to_string(index=False))
@@ -246,18 +286,22 @@ def workbench(args: argparse.Namespace) -> None:
         wb.upload_forecast("Demo river", held, HELD_OUT_NAME, allow_duplicate=True)
     changes = dict(item.split("=", 1) for item in args.set)
     settings = {k: json.loads(v) for k, v in changes.items()}
-    settings.update(algorithm=args.algorithm, agents=args.agents, timesteps=args.timesteps)
+    given = {"algorithm": args.algorithm, "agents": args.agents, "timesteps": args.timesteps}
+    settings.update({k: v for k, v in given.items() if v is not None})
+    from hydrorl.project import TrainingSettings
+
+    budget = TrainingSettings(**settings).validate()
     marks = yardsticks(args.held_out, args.jobs)
     if args.run is None:
         run_id = wb.start_training("Demo project", "Demo forecast", **settings).id
-        print(f"run {run_id}: {args.agents} x {args.timesteps:,} steps or {args.minutes:g} min")
+        print(f"run {run_id}: {budget.agents} x {budget.timesteps:,} steps or {args.minutes:g} min")
     else:
         run_id = args.run  # evaluate a run trained before
     print(f"run {run_id} settings: {wb.run(run_id).settings}")
     from tqdm.auto import tqdm
 
     started = time.monotonic()
-    with tqdm(total=args.agents * args.timesteps, unit="step") as bar:
+    with tqdm(total=budget.agents * budget.timesteps, unit="step") as bar:
         while wb.run(run_id).status in ("queued", "running"):
             bar.n = int(wb.agents(run_id)["timesteps_done"].sum())
             bar.refresh()
@@ -279,7 +323,7 @@ def workbench(args: argparse.Namespace) -> None:
     ).dt.total_seconds()
     print(show(result))
     print(
-        f"training: {args.agents} agents, {int(agents['timesteps_done'].mean()):,} steps and "
+        f"training: {budget.agents} agents, {int(agents['timesteps_done'].mean()):,} steps and "
         f"{seconds.mean() / 60:.1f} min each (in parallel); evaluated agent "
         f"{int(episodes['agent'].iloc[0])} (best peak reward); run {run_id}, evaluation "
         f"{evaluation.id} in {args.db}"
@@ -309,10 +353,10 @@ def plot(result: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--timesteps", type=int, default=20_000_000)
-    parser.add_argument("--agents", type=int, default=2)
+    parser.add_argument("--timesteps", type=int, help="default: the recipe's (or the variant's)")
+    parser.add_argument("--agents", type=int, help="default: the recipe's")
     parser.add_argument("--held-out", type=int, default=8)
-    parser.add_argument("--algorithm", default="PPO")
+    parser.add_argument("--algorithm", help="default: the recipe's")
     parser.add_argument("--set", action="append", default=[], help="setting=JSON value")
     parser.add_argument("--db", default=str(RESULTS / "quality.db"))
     parser.add_argument("--ablation", action="store_true")

@@ -36,11 +36,20 @@ BEFORE_THE_FIELD: dict[str, Any] = {
     "context_features": False,
     "learning_rate_decay": False,
     "imitation_scenarios": 0,
+    "imitation_rounds": 0,
+    "imitation_lookahead_days": 7.0,
     "bootstrap_window_ends": False,
 }
 
 #: Algorithms whose policy the imitation warm start can teach (actor-critic, on-policy).
 IMITATING = ("PPO", "A2C")
+
+#: Over the tuned ones when the policy imitates first: a network large enough to fit the
+#: planner, and a learning rate small enough that reinforcement learning keeps what it was shown.
+IMITATION_HYPERPARAMETERS: dict[str, Any] = {
+    "learning_rate": 1e-4,
+    "policy_kwargs": {"net_arch": [256, 256]},
+}
 
 #: Reward shapings: none (revenue, and the flat end water value at the end of a window),
 #: or the benchmark's water values as a potential (see ``BatchedEpisodes``).
@@ -57,7 +66,8 @@ class TrainingSettings:
         agents: agents trained in parallel, each with its own seed.
         seed: seed of the first agent; agent ``i`` uses ``seed + i``.
         hyperparameters: keyword arguments for the SB3 algorithm (e.g. ``learning_rate``),
-            over :data:`TUNED_HYPERPARAMETERS` of the algorithm.
+            over :data:`TUNED_HYPERPARAMETERS` of the algorithm (and, when the policy imitates
+            first, :data:`IMITATION_HYPERPARAMETERS`).
         episode_steps: length of a training episode window in forecast steps
             (0: the whole horizon).
         random_start: training windows start at a random step.
@@ -80,10 +90,14 @@ class TrainingSettings:
             (from the algorithm's, or the run's own ``learning_rate``), so that the policy
             settles instead of wandering around its plateau.
         imitation_scenarios: before learning, the policy imitates a planner that knows no
-            more than the agent (a one-week forecast from the calendar and the past,
-            re-planned daily; see ``hydrorl.training.imitation``) on this many training
-            scenarios; 0 starts from scratch.  PPO and A2C only (``resolved()`` sets 0 for
-            the others).
+            more than the agent (a forecast from the calendar and the past, re-planned
+            daily; see ``hydrorl.training.imitation``) on this many training scenarios;
+            0 starts from scratch.  PPO and A2C only (``resolved()`` sets 0 for the others).
+        imitation_rounds: after the first imitation, this many times the policy plays the
+            same scenarios itself, the planner says what it would have done in each state
+            the policy reached, and the policy is fitted again to all it was shown (DAgger):
+            it learns to recover from its own mistakes.
+        imitation_lookahead_days: how far ahead the imitated planner plans (days).
         bootstrap_window_ends: a window's end is a cut (SB3 bootstraps the value of the last
             state) and its progress is not observed: one stationary policy for the whole
             horizon, as it is evaluated.
@@ -92,9 +106,9 @@ class TrainingSettings:
             with no arguments and run beside HydroRL's own.
     """
 
-    algorithm: str = "PPO"
+    algorithm: str = "A2C"
     timesteps: int = 100_000
-    agents: int = 5
+    agents: int = 1
     seed: int = 0
     hyperparameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     episode_steps: int = 8 * 7 * 4
@@ -105,9 +119,11 @@ class TrainingSettings:
     shaping: str = "water_values"
     water_value_feature: bool = True
     spill_guard: bool = True
-    context_features: bool = False
+    context_features: bool = True
     learning_rate_decay: bool = False
-    imitation_scenarios: int = 0
+    imitation_scenarios: int = 8
+    imitation_rounds: int = 3
+    imitation_lookahead_days: float = 28.0
     bootstrap_window_ends: bool = False
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
@@ -143,17 +159,19 @@ class TrainingSettings:
             ("forecast_horizon_steps", 0),
             ("seed", 0),
             ("imitation_scenarios", 0),
+            ("imitation_rounds", 0),
         ):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValidationError(
                     f"training settings: {field} = {value!r} must be an integer >= {minimum}"
                 )
-        seconds = self.checkpoint_seconds
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
-            raise ValidationError(
-                f"training settings: checkpoint_seconds = {seconds!r} must be a number > 0"
-            )
+        for field in ("imitation_lookahead_days", "checkpoint_seconds"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValidationError(
+                    f"training settings: {field} = {value!r} must be a number > 0"
+                )
         for path in self.callbacks:
             if not isinstance(path, str) or ":" not in path:
                 raise ValidationError(
@@ -191,8 +209,10 @@ class TrainingSettings:
 
     def resolved(self) -> TrainingSettings:
         """The same settings with the algorithm's tuned hyper-parameters filled in."""
-        tuned = TUNED_HYPERPARAMETERS.get(self.algorithm, {})
+        tuned = dict(TUNED_HYPERPARAMETERS.get(self.algorithm, {}))
         imitation = self.imitation_scenarios if self.algorithm in IMITATING else 0
+        if imitation:
+            tuned.update(IMITATION_HYPERPARAMETERS)
         return dataclasses.replace(
             self,
             hyperparameters={**tuned, **self.hyperparameters},

@@ -88,6 +88,8 @@ def long_forecast(
 
 #: Training settings small enough for tests that start real processes.
 TINY_TRAINING = {
+    "algorithm": "PPO",
+    "imitation_scenarios": 0,  # the planner's LPs take minutes; imitation has tests of its own
     "agents": 2,
     "timesteps": 1024,
     "n_envs": 4,

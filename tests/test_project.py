@@ -11,7 +11,7 @@ from hydrorl import TrainingSettings
 def test_a_project_stores_its_settings(wb: hydrorl.Workbench, system: object) -> None:
     info = wb.create_project("Twin", "baseline", description="first try")
     assert info.settings == TrainingSettings()
-    assert info.settings.agents == 5 and info.settings.algorithm == "PPO"
+    assert info.settings.agents == 1 and info.settings.algorithm == "A2C"
     tuned = wb.create_project(
         "Twin",
         "sac",
@@ -22,8 +22,8 @@ def test_a_project_stores_its_settings(wb: hydrorl.Workbench, system: object) ->
     assert wb.project("sac").settings.hyperparameters == {"learning_rate": 3e-4}
     listed = wb.projects()
     assert listed[["name", "algorithm", "timesteps", "agents", "runs"]].values.tolist() == [
-        ["baseline", "PPO", 100_000, 5, 0],
-        ["sac", "SAC", 5000, 5, 0],
+        ["baseline", "A2C", 100_000, 1, 0],
+        ["sac", "SAC", 5000, 1, 0],
     ]
     wb.delete_project("baseline")
     assert wb.projects()["name"].tolist() == ["sac"]
@@ -73,4 +73,19 @@ def test_the_imitation_warm_start_is_for_actor_critic_algorithms_only() -> None:
         assert settings.imitation_scenarios == 0
     with pytest.raises(hydrorl.ValidationError, match="imitation_scenarios"):
         TrainingSettings(imitation_scenarios=-1).validate()
-    assert TrainingSettings.from_run({"algorithm": "A2C"}).imitation_scenarios == 0
+    old = TrainingSettings.from_run({"algorithm": "A2C"})  # a run stored before imitation
+    assert (old.imitation_scenarios, old.imitation_rounds, old.context_features) == (0, 0, False)
+    with pytest.raises(hydrorl.ValidationError, match="imitation_rounds"):
+        TrainingSettings(imitation_rounds=1.5).validate()  # type: ignore[arg-type]
+    with pytest.raises(hydrorl.ValidationError, match="imitation_lookahead_days"):
+        TrainingSettings(imitation_lookahead_days=0).validate()
+
+
+def test_an_imitating_policy_is_larger_and_learns_slower_unless_told_otherwise() -> None:
+    imitating = TrainingSettings(algorithm="A2C").resolved().hyperparameters
+    assert imitating["policy_kwargs"] == {"net_arch": [256, 256]}
+    assert imitating["learning_rate"] == 1e-4 and imitating["n_steps"] == 16
+    alone = TrainingSettings(algorithm="A2C", imitation_scenarios=0).resolved().hyperparameters
+    assert "learning_rate" not in alone and "policy_kwargs" not in alone
+    mine = TrainingSettings(hyperparameters={"learning_rate": 3e-4}).resolved().hyperparameters
+    assert mine["learning_rate"] == 3e-4

@@ -159,3 +159,31 @@ def test_imitation_teaches_the_policy_the_planners_actions_and_values(
     share = (agent - naive) / (bound - naive)
     print(f"imitating agent: share of the naive-to-bound gap {share}")
     assert share.mean() > 0.75
+
+
+def test_dagger_labels_the_states_the_policy_reaches_with_the_planners_plans() -> None:
+    from hydrorl.baselines.foresight import CalendarForecast, Planner
+    from hydrorl.training.imitation import demonstrations, gather
+
+    problem = lake_problem(0, scenarios=3, days=20)
+    design = EpisodeDesign(episode_steps=8 * 7)
+    values = water_values(problem)
+
+    def hold(obs: np.ndarray) -> np.ndarray:  # a policy that keeps all the water
+        return np.zeros((len(obs), 1))
+
+    shown = demonstrations(problem, design, np.array([1]), gamma=0.99, act=hold, values=values)
+    layout = BatchedEpisodes(problem, 1, design).layout
+    volumes = layout.volumes_mm3(shown.observations, problem)[:, 0]
+    assert (np.diff(volumes) >= -1e-9).all()  # the policy's path, not the planner's
+    planner = Planner(problem, values, 7 * 8, 8, CalendarForecast.fit(problem).bind(problem))
+    day = 5 * 8
+    plan = planner.plan(1, day, np.array([volumes[day]]))
+    assert np.allclose(shown.actions[day : day + 8], plan, atol=1e-3)
+    assert shown.actions.std() > 0.1  # it says what it would do, which is not holding
+
+    # In worker processes (one per scenario), the same.
+    both = gather(problem, design, np.array([0, 1]), workers=2, gamma=0.99, values=values)
+    alone = demonstrations(problem, design, np.array([0, 1]), gamma=0.99, values=values)
+    for name in ("observations", "actions", "returns"):
+        assert np.allclose(getattr(both, name), getattr(alone, name), atol=1e-5)

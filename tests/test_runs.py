@@ -139,6 +139,25 @@ def test_stop_is_honoured_within_five_seconds(demo: hydrorl.Workbench) -> None:
     assert demo.run(run.id).status_reason == "stop requested"
 
 
+def test_an_agent_shows_its_imitation_and_stops_during_it(demo: hydrorl.Workbench) -> None:
+    imitating = {"imitation_scenarios": 2, "imitation_rounds": 1, "imitation_lookahead_days": 28}
+    run = demo.start_training("Demo project", "Demo forecast", **{**TINY, **imitating})
+
+    def reason() -> str | None:
+        text = demo.agents(run.id).loc[0, "status_reason"]
+        return text if text.startswith("imitating the planner: pass 1 of 2") else None
+
+    shown = wait_for(reason, what="agent 0 to show its imitation")
+    assert "the planner's path" in shown
+    demo.stop(run.id, agent=0)
+    wait_for(lambda: demo.agents(run.id).loc[0, "status"] == "stopped", 5.0, "agent 0 to stop")
+    agent = demo.agents(run.id).loc[0]
+    assert agent["status_reason"] == "stop requested"
+    assert agent["checkpoint_path"] is None  # stopped before it learnt: a resume starts afresh
+    demo.stop(run.id)
+    wait_for(lambda: demo.run(run.id).status == "stopped", 10.0, "the run to stop")
+
+
 def _kill(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
 

@@ -18,6 +18,7 @@ it plans on expected prices and inflows and re-plans as they come.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -48,6 +49,50 @@ class ForesightResult:
         return self.revenue_eur + self.end_value_eur
 
 
+@dataclasses.dataclass(frozen=True)
+class Planner:
+    """Plan ``lookahead_steps`` ahead from any state; the plan's first ``every_steps`` are played.
+
+    ``values`` (the benchmark's water values) price the water left at the end of
+    a window that stops before the horizon; a window reaching the horizon's end
+    uses the problem's own end value, as the bound does.  The plan sees the
+    scenario's exact future unless a ``forecast`` is given.
+    """
+
+    problem: Problem
+    values: WaterValues
+    lookahead_steps: int
+    every_steps: int
+    forecast: Forecast | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.every_steps <= self.lookahead_steps:
+            raise ValueError(
+                f"need 1 <= every_steps <= lookahead_steps, "
+                f"got {self.every_steps} and {self.lookahead_steps}"
+            )
+
+    @functools.cached_property
+    def _stages(self) -> np.ndarray:
+        _, year_angle = self.problem.time_angles()
+        return _stage_of_year(year_angle / (2 * np.pi), self.values.n_stages)
+
+    def plan(self, scenario: int, t: int, volume_mm3: np.ndarray) -> np.ndarray:
+        """Discharge fractions (k, S) for steps ``t`` to ``t + k``, ``k`` up to ``every_steps``."""
+        problem, values = self.problem, self.values
+        stop = min(t + self.lookahead_steps, problem.n_steps)
+        if stop == problem.n_steps:
+            end: LinearEndValue | ConcaveEndValue = LinearEndValue(problem)
+        else:
+            end = ConcaveEndValue(
+                values.levels_mwh, values.values_eur[self._stages[stop]], values.energy_per_mm3
+            )
+        expected = (None, None) if self.forecast is None else self.forecast(scenario, t, stop)
+        _, discharge, _ = solve_window(problem, scenario, t, stop, volume_mm3, end, *expected)
+        k = min(self.every_steps, stop - t)
+        return np.clip(discharge[:k] / problem.cascade.max_discharge_m3s, 0.0, 1.0)
+
+
 def limited_foresight(
     problem: Problem,
     scenario: int,
@@ -57,49 +102,30 @@ def limited_foresight(
     start_volumes: np.ndarray | None = None,
     forecast: Forecast | None = None,
 ) -> ForesightResult:
-    """Plan ``lookahead_steps`` ahead every ``every_steps`` steps and play the plan.
-
-    ``values`` (the benchmark's water values) price the water left at the end of
-    a window that stops before the horizon; a window reaching the horizon's end
-    uses the problem's own end value, as the bound does.  The plan sees the
-    scenario's exact future unless a ``forecast`` is given.
-    """
-    if not 1 <= every_steps <= lookahead_steps:
-        raise ValueError(
-            f"need 1 <= every_steps <= lookahead_steps, got {every_steps} and {lookahead_steps}"
-        )
+    """Play a :class:`Planner`'s plans over the whole horizon of ``scenario``."""
+    planner = Planner(problem, values, lookahead_steps, every_steps, forecast)
     c = problem.cascade
-    _, year_angle = problem.time_angles()
-    stages = _stage_of_year(year_angle / (2 * np.pi), values.n_stages)
     volume = problem.default_start_volumes() if start_volumes is None else start_volumes
     volume = np.asarray(volume, dtype=float)[None, :]
     price, inflow = problem.price_eur_mwh[scenario], problem.inflow_m3s[scenario]
     revenue, solves, t = 0.0, 0, 0
     played = np.empty((problem.n_steps, c.n_stations))
     while t < problem.n_steps:
-        stop = min(t + lookahead_steps, problem.n_steps)
-        if stop == problem.n_steps:
-            end: LinearEndValue | ConcaveEndValue = LinearEndValue(problem)
-        else:
-            end = ConcaveEndValue(
-                values.levels_mwh, values.values_eur[stages[stop]], values.energy_per_mm3
-            )
-        expected = (None, None) if forecast is None else forecast(scenario, t, stop)
-        _, discharge, _ = solve_window(problem, scenario, t, stop, volume[0], end, *expected)
+        plan = planner.plan(scenario, t, volume[0])
         solves += 1
-        for k in range(min(every_steps, stop - t)):
-            played[t + k] = np.clip(discharge[k] / c.max_discharge_m3s, 0.0, 1.0)
+        for k in range(len(plan)):
+            played[t + k] = plan[k]
             result = step(
                 c,
                 volume,
-                played[t + k][None, :],
+                plan[k][None, :],
                 inflow[t + k : t + k + 1],
                 price[t + k : t + k + 1],
                 problem.dt_s,
             )
             volume = result.volume_mm3
             revenue += float(result.revenue_eur[0])
-        t += min(every_steps, stop - t)
+        t += len(plan)
     end_value = float(end_water_value_eur(c, volume, problem.water_price_eur_mwh)[0])
     return ForesightResult(
         scenario, lookahead_steps, every_steps, revenue, end_value, solves, played

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,29 +91,55 @@ def warm_start(
     potential: Potential | None,
     marginal: Potential | None,
     seed: int,
+    progress: Callable[[str], None] | None = None,
 ) -> None:
-    """Teach a fresh model to imitate the planner first, if the settings ask for it."""
+    """Teach a fresh model to imitate the planner first, if the settings ask for it.
+
+    One pass along the planner's own path, then ``imitation_rounds`` passes along the
+    policy's (DAgger), each followed by a fit to all that was shown.  ``progress`` is
+    told what is being done about once a second; it may raise to stop.
+    """
     if settings.imitation_scenarios <= 0 or settings.algorithm not in IMITATING:
         return
-    from hydrorl.training.imitation import demonstrations, imitate
+    from hydrorl.baselines import water_values
+    from hydrorl.training.imitation import concatenate, gather, imitate
 
     rng = np.random.default_rng(seed)
     count = min(settings.imitation_scenarios, problem.n_scenarios)
     scenarios = np.sort(rng.choice(problem.n_scenarios, count, replace=False))
-    shown = demonstrations(
-        problem,
-        episode_design(settings),
-        scenarios,
-        gamma=float(model.gamma),
-        start_volumes=start_volumes,
-        potential=potential,
-        marginal=marginal,
-    )
-    imitate(model, shown, epochs=IMITATION_EPOCHS, seed=seed)
+    values = water_values(problem)
+    passes = settings.imitation_rounds + 1
+    workers = min(count, _threads(settings))
+    shown = None
+    for k in range(passes):
+        path = "the planner's path" if k == 0 else "the agent's own path"
+
+        def report(done: float, k: int = k, path: str = path) -> None:
+            if progress is not None:
+                progress(f"imitating the planner: pass {k + 1} of {passes} ({path}), {done:.0%}")
+
+        more = gather(
+            problem,
+            episode_design(settings),
+            scenarios,
+            workers=workers,
+            policy=None if k == 0 else model.policy,
+            progress=report,
+            gamma=float(model.gamma),
+            start_volumes=start_volumes,
+            potential=potential,
+            marginal=marginal,
+            lookahead_days=settings.imitation_lookahead_days,
+            values=values,
+        )
+        shown = more if shown is None else concatenate([shown, more])
+        if progress is not None:
+            progress(f"imitating the planner: fitting pass {k + 1} of {passes}")
+        imitate(model, shown, epochs=IMITATION_EPOCHS, seed=seed)
 
 
-#: Passes over the demonstrations when imitating (a few seconds for 8 demo scenarios).
-IMITATION_EPOCHS = 30
+#: Passes over the demonstrations at each fit.
+IMITATION_EPOCHS = 40
 
 
 def train_in_process(
@@ -163,7 +192,6 @@ def train_agent(url: str, agent_id: int) -> int:
     from hydrorl.training.algorithm import build_model, load_model, user_callbacks
     from hydrorl.training.recorder import Recorder
 
-    torch.set_num_threads(1)
     db = Database(url)
     with db.read() as session:
         agent = session.get(models.Agent, agent_id)
@@ -174,6 +202,7 @@ def train_agent(url: str, agent_id: int) -> int:
         problem = load_problem(session, run.forecast)
         volumes = start_volumes(session, run)
         run_id, index, seed, checkpoint = run.id, agent.index, agent.seed, agent.checkpoint_path
+    torch.set_num_threads(_threads(settings))
     started = claim(db, models.Agent, agent_id)
     if not started:
         return 3  # someone else owns it, or it was stopped before it began
@@ -192,13 +221,6 @@ def train_agent(url: str, agent_id: int) -> int:
                     marginal=marginal,
                 )
             )
-            if checkpoint and Path(checkpoint).exists():
-                model = load_model(settings, checkpoint, env)
-                _forget_after(db, agent_id, int(model.num_timesteps))
-            else:
-                model = build_model(settings, env, seed)
-                _forget_after(db, agent_id, -1)  # a restart from scratch drops earlier points
-                warm_start(model, settings, problem, volumes, potential, marginal, seed)
             recorder = Recorder(
                 db,
                 agent_id,
@@ -207,22 +229,81 @@ def train_agent(url: str, agent_id: int) -> int:
                 env.venv.episodes.reward_scale,  # type: ignore[attr-defined]
                 checkpoint_seconds=settings.checkpoint_seconds,
             )
+            stop_reason = None
+            if checkpoint and Path(checkpoint).exists():
+                model = load_model(settings, checkpoint, env)
+                _forget_after(db, agent_id, int(model.num_timesteps))
+            else:
+                model = build_model(settings, env, seed)
+                _forget_after(db, agent_id, -1)  # a restart from scratch drops earlier points
+                reporter = _Reporter(db, agent_id, recorder)
+                try:
+                    warm_start(
+                        model, settings, problem, volumes, potential, marginal, seed, reporter
+                    )
+                except _Stopped as stopped:  # nothing worth keeping yet: a resume starts again
+                    stop_reason = stopped.reason
+                else:
+                    reporter.show("")
             remaining = settings.timesteps - int(model.num_timesteps)
-            if remaining > 0:
-                model.learn(
-                    remaining,
-                    callback=CallbackList([recorder, *user_callbacks(settings)]),
-                    reset_num_timesteps=False,
-                )
-            recorder.checkpoint()
-        final = Status.STOPPED if recorder.stop_reason else Status.COMPLETED
-        finish(db, models.Agent, agent_id, final, recorder.stop_reason or "")
+            if stop_reason is None:
+                if remaining > 0:
+                    model.learn(
+                        remaining,
+                        callback=CallbackList([recorder, *user_callbacks(settings)]),
+                        reset_num_timesteps=False,
+                    )
+                recorder.checkpoint()
+                stop_reason = recorder.stop_reason
+        final = Status.STOPPED if stop_reason else Status.COMPLETED
+        finish(db, models.Agent, agent_id, final, stop_reason or "")
         return 0
     except BaseException as e:
         fail_with_traceback(db, models.Agent, agent_id, e)
         return 1
     finally:
         db.dispose()
+
+
+class _Stopped(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Reporter:
+    """Shows the warm start's progress as the agent's status reason; stops it when asked."""
+
+    def __init__(self, db: Database, agent_id: int, recorder: Any, seconds: float = 1.0) -> None:
+        self.db, self.agent_id, self.recorder, self.seconds = db, agent_id, recorder, seconds
+        self._next = 0.0
+        self._shown = ""
+
+    def __call__(self, text: str) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.seconds
+        reason = self.recorder.stop_requested()
+        if reason:
+            raise _Stopped(reason)
+        self.show(text)
+
+    def show(self, text: str) -> None:
+        if text != self._shown:
+            self.db.run_write(
+                lambda s: s.execute(
+                    sa.update(models.Agent)
+                    .where(models.Agent.id == self.agent_id)
+                    .values(status_reason=text)
+                )
+            )
+            self._shown = text
+
+
+def _threads(settings: TrainingSettings) -> int:
+    """Torch threads (and imitation workers) of one agent: the cores shared by the agents."""
+    return max(1, (os.cpu_count() or 1) // settings.agents)
 
 
 def _forget_after(db: Database, agent_id: int, timestep: int) -> None:

@@ -13,12 +13,16 @@ exploration noise is narrowed; reinforcement learning then goes on from there.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hydrorl.physics import Problem
 from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign, Potential
+
+if TYPE_CHECKING:
+    from hydrorl.baselines.sdp import WaterValues
 
 #: What the planner sees and how often it re-plans (steps of 3 h in the demo: 1 week, 1 day).
 PLANNER_LOOKAHEAD_DAYS = 7
@@ -46,56 +50,141 @@ def demonstrations(
     potential: Potential | None = None,
     marginal: Potential | None = None,
     lookahead_days: float = PLANNER_LOOKAHEAD_DAYS,
+    act: Callable[[np.ndarray], np.ndarray] | None = None,
+    values: WaterValues | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Demonstrations:
-    """Play the planner over the whole horizon of ``scenarios`` of ``problem`` (training data)."""
+    """Ask the planner what to do along a path through the whole horizon of ``scenarios``.
+
+    The path is the planner's own, or, given ``act`` (observations to discharge
+    fractions: the agent's policy), the agent's: the planner then re-plans from the
+    states the agent reaches, and its plans label what the agent saw (DAgger).  The
+    returns are those of the path played.  ``values`` are the benchmark's water
+    values of ``problem`` (computed if not given); ``progress`` is told the share
+    of the horizon done before each plan.
+    """
     from hydrorl.baselines import water_values
-    from hydrorl.baselines.foresight import CalendarForecast, limited_foresight
+    from hydrorl.baselines.foresight import CalendarForecast, Planner
 
     per_day = max(1, round(86_400.0 / problem.dt_s))
-    values = water_values(problem)
-    forecast = CalendarForecast.fit(problem).bind(problem)
-    fractions = np.stack(
-        [
-            limited_foresight(
-                problem,
-                int(s),
-                values,
-                min(round(lookahead_days * per_day), problem.n_steps),
-                min(PLANNER_EVERY_DAYS * per_day, problem.n_steps),
-                start_volumes,
-                forecast=forecast,
-            ).fraction
-            for s in scenarios
-        ]
-    )  # (K, T, S)
+    planner = Planner(
+        problem,
+        water_values(problem) if values is None else values,
+        min(round(lookahead_days * per_day), problem.n_steps),
+        min(PLANNER_EVERY_DAYS * per_day, problem.n_steps),
+        CalendarForecast.fit(problem).bind(problem),
+    )
     whole = dataclasses.replace(
         design, episode_steps=0, random_start=False, random_start_volumes=False
     )
+    scenarios = np.asarray(scenarios)
     episodes = BatchedEpisodes(
         problem,
         len(scenarios),
         whole,
-        scenarios=np.asarray(scenarios),
+        scenarios=scenarios,
         start_volumes=start_volumes,
         potential=potential,
         marginal=marginal,
     )
-    n_t = problem.n_steps
-    obs = np.empty((len(scenarios), n_t, episodes.layout.size), dtype=np.float32)
-    rewards = np.empty((len(scenarios), n_t))
-    for t in range(n_t):
-        obs[:, t] = episodes.observe()
-        _, rewards[:, t], _, _ = episodes.step(fractions[:, t])
+    n_t, n_k = problem.n_steps, len(scenarios)
+    obs = np.empty((n_k, n_t, episodes.layout.size), dtype=np.float32)
+    labels = np.empty((n_k, n_t, problem.cascade.n_stations), dtype=np.float32)
+    rewards = np.empty((n_k, n_t))
+    t = 0
+    while t < n_t:
+        if progress is not None:
+            progress(t / n_t)
+        plans = [planner.plan(int(s), t, episodes.volume[i]) for i, s in enumerate(scenarios)]
+        for k in range(len(plans[0])):
+            obs[:, t] = episodes.observe()
+            labels[:, t] = [plan[k] for plan in plans]
+            played = labels[:, t] if act is None else act(obs[:, t])
+            _, rewards[:, t], _, _ = episodes.step(played)
+            t += 1
     returns = np.empty_like(rewards)
-    following = np.zeros(len(scenarios))
+    following = np.zeros(n_k)
     for t in range(n_t - 1, -1, -1):
         following = rewards[:, t] + gamma * following
         returns[:, t] = following
     return Demonstrations(
         obs.reshape(-1, obs.shape[-1]),
-        fractions.reshape(-1, fractions.shape[-1]).astype(np.float32),
+        labels.reshape(-1, labels.shape[-1]),
         returns.reshape(-1).astype(np.float32),
     )
+
+
+def gather(
+    problem: Problem,
+    design: EpisodeDesign,
+    scenarios: np.ndarray,
+    *,
+    workers: int = 1,
+    policy: Any = None,
+    progress: Callable[[float], None] | None = None,
+    **options: Any,
+) -> Demonstrations:
+    """:func:`demonstrations` of ``scenarios``, in ``workers`` processes (one scenario each).
+
+    ``policy`` (an SB3 policy, played deterministically) walks the path instead of the
+    planner.  ``progress`` is called about once a second with the share done; it may
+    raise to stop, and the workers are then ended.
+    """
+    scenarios = np.asarray(scenarios)
+    jobs = [
+        {"problem": problem, "design": design, "scenarios": part, "policy": policy, **options}
+        for part in (np.array_split(scenarios, len(scenarios)) if workers > 1 else [scenarios])
+    ]
+    if workers <= 1 or len(jobs) == 1:
+        return _demonstrate({**jobs[0], "progress": progress})
+    import multiprocessing
+
+    import cloudpickle  # the shaping potentials are closures
+
+    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), _one_thread)
+    try:
+        pending = [pool.apply_async(_demonstrate_pickled, (cloudpickle.dumps(j),)) for j in jobs]
+        while not all(p.ready() for p in pending):
+            if progress is not None:
+                progress(sum(p.ready() for p in pending) / len(pending))
+            pending[[p.ready() for p in pending].index(False)].wait(1.0)
+        parts = [p.get() for p in pending]
+    finally:
+        pool.terminate()
+    return concatenate(parts)
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def concatenate(parts: list[Demonstrations]) -> Demonstrations:
+    return Demonstrations(
+        *(
+            np.concatenate([getattr(part, f.name) for part in parts])
+            for f in dataclasses.fields(Demonstrations)
+        )
+    )
+
+
+def _demonstrate_pickled(job: bytes) -> Demonstrations:
+    import cloudpickle
+
+    return _demonstrate(cloudpickle.loads(job))
+
+
+def _demonstrate(job: dict[str, Any]) -> Demonstrations:
+    job = dict(job)
+    policy = job.pop("policy")
+    if policy is not None:
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            return policy.predict(obs, deterministic=True)[0]
+
+        job["act"] = act
+    return demonstrations(**job)
 
 
 def imitate(model: Any, shown: Demonstrations, *, epochs: int, seed: int = 0) -> dict[str, float]:
@@ -107,9 +196,9 @@ def imitate(model: Any, shown: Demonstrations, *, epochs: int, seed: int = 0) ->
     if not isinstance(policy, ActorCriticPolicy):
         raise TypeError(f"imitation needs an actor-critic policy (PPO, A2C), not {type(policy)}")
     generator = torch.Generator().manual_seed(seed)
-    x = torch.as_tensor(shown.observations)
-    actions = torch.as_tensor(shown.actions)
-    returns = torch.as_tensor(shown.returns)
+    x = torch.as_tensor(shown.observations, device=policy.device)
+    actions = torch.as_tensor(shown.actions, device=policy.device)
+    returns = torch.as_tensor(shown.returns, device=policy.device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=1e-3)
     losses = {"actor": float("nan"), "critic": float("nan")}
     with torch.no_grad():  # start the value at the mean return: the rest is the shape
@@ -117,7 +206,7 @@ def imitate(model: Any, shown: Demonstrations, *, epochs: int, seed: int = 0) ->
     batch = max(32, min(1024, len(x) // 8))  # at least 8 steps per pass over the data
     policy.train()
     for _ in range(epochs):
-        order = torch.randperm(len(x), generator=generator)
+        order = torch.randperm(len(x), generator=generator).to(policy.device)
         actor_sum = critic_sum = 0.0
         for lo in range(0, len(x), batch):
             idx = order[lo : lo + batch]

@@ -118,7 +118,7 @@ class Recorder(BaseCallback):
             self._next_flush = now + self.flush_seconds
         if now >= self._next_poll:
             self._next_poll = now + self.poll_seconds
-            self.stop_reason = self._stop_requested()
+            self.stop_reason = self.stop_requested()
             if self.stop_reason:
                 return False
         return True
@@ -194,7 +194,8 @@ class Recorder(BaseCallback):
 
         self.db.run_write(write)
 
-    def _stop_requested(self) -> str | None:
+    def stop_requested(self) -> str | None:
+        """Why the agent must stop (asked to, the run ended, the supervisor gone), or None."""
         if os.getppid() != self._parent_pid:
             return "the supervisor process is gone"
         with self.db.read() as session:
