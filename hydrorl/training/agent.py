@@ -133,9 +133,14 @@ def warm_start(
             values=values,
         )
         shown = more if shown is None else concatenate([shown, more])
-        if progress is not None:
-            progress(f"imitating the planner: fitting pass {k + 1} of {passes}")
-        imitate(model, shown, epochs=IMITATION_EPOCHS, seed=seed)
+
+        def fitting(done: float, k: int = k) -> None:
+            if progress is not None:
+                progress(
+                    f"imitating the planner: fitting after pass {k + 1} of {passes}, {done:.0%}"
+                )
+
+        imitate(model, shown, epochs=IMITATION_EPOCHS, seed=seed, progress=fitting)
 
 
 #: Passes over the demonstrations at each fit.

@@ -187,8 +187,18 @@ def _demonstrate(job: dict[str, Any]) -> Demonstrations:
     return demonstrations(**job)
 
 
-def imitate(model: Any, shown: Demonstrations, *, epochs: int, seed: int = 0) -> dict[str, float]:
-    """Fit an SB3 actor-critic policy to the demonstrations; return the final losses."""
+def imitate(
+    model: Any,
+    shown: Demonstrations,
+    *,
+    epochs: int,
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, float]:
+    """Fit an SB3 actor-critic policy to the demonstrations; return the final losses.
+
+    ``progress`` is told the share of epochs done before each; it may raise to stop.
+    """
     import torch
     from stable_baselines3.common.policies import ActorCriticPolicy
 
@@ -205,7 +215,9 @@ def imitate(model: Any, shown: Demonstrations, *, epochs: int, seed: int = 0) ->
         policy.value_net.bias.fill_(float(returns.mean()))
     batch = max(32, min(1024, len(x) // 8))  # at least 8 steps per pass over the data
     policy.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        if progress is not None:
+            progress(epoch / epochs)
         order = torch.randperm(len(x), generator=generator).to(policy.device)
         actor_sum = critic_sum = 0.0
         for lo in range(0, len(x), batch):
