@@ -30,6 +30,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _start(args: list[str], log: Path, **options: object) -> subprocess.Popen:
+    """Start a server writing its output to ``log``: an unread pipe fills up and blocks it."""
+    with log.open("wb") as out:  # the child keeps its own copy of the file
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, **options)
+    process.log = log  # type: ignore[attr-defined]
+    return process
+
+
 def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while True:
@@ -38,7 +46,7 @@ def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 90) ->
             return
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start: {process.stdout.read().decode()}")
+                pytest.fail(f"the server did not start: {process.log.read_text()}")  # type: ignore[attr-defined]
             time.sleep(0.3)
 
 
@@ -67,11 +75,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, hydrorl.Workbench]]:
     wb.create_project("Demo river", "tiny", TINY)
     port = _free_port()
     env = {**os.environ, "HYDRORL_DATABASE_URL": url}
-    server = subprocess.Popen(
+    server = _start(
         [sys.executable, "-m", "hydrorl", "dashboard", "--port", str(port)],
+        tmp_path / "dashboard.log",
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
     )
     address = f"http://localhost:{port}/"
     _wait_for_port(port, server)
@@ -191,7 +198,7 @@ def test_the_voila_dashboard_does_the_same(browser, served, tmp_path: Path) -> N
     _, wb = served
     port = _free_port()
     env = {**os.environ, "HYDRORL_DATABASE_URL": wb.url}
-    voila = subprocess.Popen(
+    voila = _start(
         [
             sys.executable,
             "-m",
@@ -201,10 +208,9 @@ def test_the_voila_dashboard_does_the_same(browser, served, tmp_path: Path) -> N
             "--no-browser",
             "--Voila.ip=127.0.0.1",
         ],
+        tmp_path / "voila.log",
         cwd=ROOT,  # where voila.json keeps the pyviz lab extension out of Voila
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
     )
     try:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -243,7 +249,7 @@ def test_the_workbench_in_jupyterlab(browser, served, tmp_path: Path) -> None:
     shutil.copy(ROOT / "dashboards" / "workbench.ipynb", lab_root / "workbench.ipynb")
     port = _free_port()
     env = {**os.environ, "HYDRORL_DATABASE_URL": wb.url, "JUPYTER_CONFIG_DIR": str(tmp_path)}
-    lab = subprocess.Popen(
+    lab = _start(
         [
             sys.executable,
             "-m",
@@ -256,10 +262,10 @@ def test_the_workbench_in_jupyterlab(browser, served, tmp_path: Path) -> None:
             f"--ServerApp.root_dir={lab_root}",
             "--LabApp.expose_app_in_browser=True",  # lets the test run the cells by command
         ],
+        tmp_path / "jupyterlab.log",
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
     )
+    page = None
     try:
         ARTIFACTS.mkdir(exist_ok=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
@@ -273,11 +279,17 @@ def test_the_workbench_in_jupyterlab(browser, served, tmp_path: Path) -> None:
         page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
             timeout=120_000
         )
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        # Not awaited: the command's promise waits for every cell, and with no timeout of its
+        # own it hung a CI run whose kernel never started executing; the waits below time out.
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         root = page.locator(".jp-OutputArea-output").last
         root.get_by_text("Hoegfjell PS").first.wait_for(timeout=120_000)
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-system.png"))
         _the_whole_story(page, wb, tmp_path, "jupyterlab", root=root, reload=False)
+    except BaseException:
+        if page is not None:  # what the page showed when it failed, for whoever looks next
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-failure.png"), full_page=True)
+        raise
     finally:
         lab.terminate()
         lab.wait(timeout=30)

@@ -149,6 +149,7 @@ def test_an_agent_shows_its_imitation_and_stops_during_it(demo: hydrorl.Workbenc
 
     shown = wait_for(reason, what="agent 0 to show its imitation")
     assert "the planner's path" in shown
+    assert demo.agents(run.id).loc[0, "timesteps_done"] == 0  # no step of learning yet
     demo.stop(run.id, agent=0)
     wait_for(lambda: demo.agents(run.id).loc[0, "status"] == "stopped", 5.0, "agent 0 to stop")
     agent = demo.agents(run.id).loc[0]

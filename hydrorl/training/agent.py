@@ -326,6 +326,6 @@ def _forget_after(db: Database, agent_id: int, timestep: int) -> None:
         lambda s: s.execute(
             sa.update(models.Agent)
             .where(models.Agent.id == agent_id)
-            .values(timesteps_done=timestep)
+            .values(timesteps_done=max(timestep, 0))  # -1: a fresh start, nothing done
         )
     )
