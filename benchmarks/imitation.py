@@ -3,15 +3,16 @@
 Run::
 
     python benchmarks/imitation.py [--scenarios 8] [--lookahead-days 28] [--net 256,256]
-                                   [--epochs 40] [--jobs 2]
+                                   [--epochs 40] [--rounds 3] [--jobs 2]
 
 The planner (``hydrorl.baselines.foresight``: a calendar forecast of ``--lookahead-days``,
 re-planned daily) is played over the first ``--scenarios`` training scenarios of the demo
 forecast; an A2C policy (the recipe's observation with context features, spill guard and
-water value) is fitted to its actions (``hydrorl.training.imitation``) and played
-deterministically on the quality benchmark's held-out scenarios.  Prints agent/bound and
-agent/benchmark per scenario and on average, beside the planner's own figures from
-``foresight.py``.
+water value) is fitted to its actions (``hydrorl.training.imitation``), then ``--rounds``
+times (DAgger) plays those scenarios itself, the planner labels the states it reached, and
+is fitted again.  After each fit it is played deterministically on the quality benchmark's
+held-out scenarios; prints agent/bound and agent/benchmark per pass, and per scenario at
+the end.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def main() -> None:
     parser.add_argument(
         "--rounds",
         type=int,
-        default=0,
+        default=3,
         help="DAgger rounds: the planner labels the states the fitted policy reaches, refit",
     )
     args = parser.parse_args()

@@ -1,13 +1,18 @@
 """A warm start for the agents: first imitate a planner that knows no more than they do.
 
-The planner (:func:`~hydrorl.baselines.foresight.limited_foresight` on a
-:class:`~hydrorl.baselines.foresight.CalendarForecast` of one week, re-planned
-daily) is played over the whole horizon of some training scenarios.  Along its
-path the agent's own observations are recorded (the same episodes, features and
-spill guard as in training) with the planner's actions and the discounted
-returns of the agent's (shaped) rewards.  The policy's mean action is fitted to
-the planner's actions and its value to those returns by least squares, and its
-exploration noise is narrowed; reinforcement learning then goes on from there.
+The planner (:class:`~hydrorl.baselines.foresight.Planner` on a
+:class:`~hydrorl.baselines.foresight.CalendarForecast`, four weeks ahead by default,
+re-planned daily) is played over the whole horizon of some training scenarios.  Along its
+path the agent's own observations are recorded (the same episodes, features and spill
+guard as in training) with the planner's actions and the discounted returns of the
+agent's (shaped) rewards.  The policy's mean action is fitted to the planner's actions and
+its value to those returns by least squares, and its exploration noise is narrowed.
+
+Then DAgger: the fitted policy plays the same scenarios itself, the planner re-plans from
+the states the policy reached and its plans label what the policy saw there, and the policy
+is fitted again to everything shown so far.  A policy fitted only to the planner's path
+drifts to states the planner never visited; these rounds teach it to recover.
+Reinforcement learning then goes on from there.
 """
 
 from __future__ import annotations
