@@ -8,6 +8,7 @@ copied onto every run) so that any run can be reproduced.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
@@ -215,7 +216,7 @@ class TrainingSettings:
             tuned.update(IMITATION_HYPERPARAMETERS)
         return dataclasses.replace(
             self,
-            hyperparameters={**tuned, **self.hyperparameters},
+            hyperparameters=copy.deepcopy({**tuned, **self.hyperparameters}),
             imitation_scenarios=imitation,
         )
 

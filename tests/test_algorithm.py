@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +29,11 @@ def test_build_learn_save_load(algorithm: str, tmp_path: Path, monkeypatch) -> N
     monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))
     settings = TrainingSettings(
         algorithm=algorithm, hyperparameters=SMALL[algorithm], n_envs=4, episode_steps=16
-    )
+    ).resolved()
+    stored = json.dumps(settings.to_dict())
     env = CascadeVecEnv(demo_problem(scenarios=2, years=1), 4, episode_design(settings), seed=0)
     model = build_model(settings, env, seed=3)
+    assert json.dumps(settings.to_dict()) == stored  # SB3 wrote nothing into the run's settings
     model.learn(256)
     path = tmp_path / "last.zip"
     save_atomically(model, path)

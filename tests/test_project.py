@@ -89,3 +89,5 @@ def test_an_imitating_policy_is_larger_and_learns_slower_unless_told_otherwise()
     assert "learning_rate" not in alone and "policy_kwargs" not in alone
     mine = TrainingSettings(hyperparameters={"learning_rate": 3e-4}).resolved().hyperparameters
     assert mine["learning_rate"] == 3e-4
+    mine["policy_kwargs"]["net_arch"].append(8)  # SB3's A2C writes into policy_kwargs: a copy
+    assert TrainingSettings().resolved().hyperparameters["policy_kwargs"]["net_arch"] == [256, 256]

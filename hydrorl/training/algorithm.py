@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 from pathlib import Path
@@ -21,7 +22,8 @@ CLASSES: dict[str, type[BaseAlgorithm]] = {"PPO": PPO, "SAC": SAC, "TD3": TD3, "
 def build_model(settings: TrainingSettings, env: VecEnv, seed: int) -> BaseAlgorithm:
     """A fresh model with the run's hyper-parameters (on the CPU: small MLPs)."""
     cls = CLASSES[settings.algorithm]
-    hyperparameters = dict(settings.hyperparameters)
+    # A copy all the way down: SB3's A2C writes its optimizer class into policy_kwargs.
+    hyperparameters = copy.deepcopy(dict(settings.hyperparameters))
     if settings.learning_rate_decay:
         start = hyperparameters.get(
             "learning_rate", inspect.signature(cls.__init__).parameters["learning_rate"].default
