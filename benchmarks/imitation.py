@@ -72,13 +72,13 @@ def main() -> None:
     torch.set_num_threads(args.jobs)
     settings = _settings(net)
     train, test = problems(args.held_out)
-    potential, marginal = water_value_functions(settings, train)
+    values = water_values(train)
+    potential, marginal = water_value_functions(settings, train, values=values)
     design = episode_design(settings)
     env = CascadeVecEnv(train, 16, design, potential=potential, marginal=marginal)
     model = build_model(settings, env, 0)
     options = evaluation_options(settings, test, train)
     marks = yardsticks(args.held_out, args.jobs)
-    values = water_values(train)
     demo_seconds = fit_seconds = 0.0
     shown = None
     for round_ in range(args.rounds + 1):

@@ -42,7 +42,6 @@ class ForesightResult:
     revenue_eur: float
     end_value_eur: float
     solves: int
-    fraction: np.ndarray  # (T, S): the discharge fractions played, the physics' action
 
     @property
     def total_eur(self) -> float:
@@ -109,12 +108,10 @@ def limited_foresight(
     volume = np.asarray(volume, dtype=float)[None, :]
     price, inflow = problem.price_eur_mwh[scenario], problem.inflow_m3s[scenario]
     revenue, solves, t = 0.0, 0, 0
-    played = np.empty((problem.n_steps, c.n_stations))
     while t < problem.n_steps:
         plan = planner.plan(scenario, t, volume[0])
         solves += 1
         for k in range(len(plan)):
-            played[t + k] = plan[k]
             result = step(
                 c,
                 volume,
@@ -127,9 +124,7 @@ def limited_foresight(
             revenue += float(result.revenue_eur[0])
         t += len(plan)
     end_value = float(end_water_value_eur(c, volume, problem.water_price_eur_mwh)[0])
-    return ForesightResult(
-        scenario, lookahead_steps, every_steps, revenue, end_value, solves, played
-    )
+    return ForesightResult(scenario, lookahead_steps, every_steps, revenue, end_value, solves)
 
 
 @dataclasses.dataclass(frozen=True)

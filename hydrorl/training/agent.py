@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -21,6 +21,9 @@ from hydrorl.jobs.ownership import claim, fail_with_traceback, finish
 from hydrorl.physics import Problem
 from hydrorl.physics.episode import EpisodeDesign, Potential
 from hydrorl.project import IMITATING, TrainingSettings
+
+if TYPE_CHECKING:
+    from hydrorl.baselines.sdp import WaterValues
 
 
 def run_folder(url: str, run_id: int) -> Path:
@@ -50,18 +53,21 @@ def shaping_potential(settings: TrainingSettings, problem: Problem) -> Potential
 
 
 def water_value_functions(
-    settings: TrainingSettings, problem: Problem, training: Problem | None = None
+    settings: TrainingSettings,
+    problem: Problem,
+    training: Problem | None = None,
+    values: WaterValues | None = None,
 ) -> tuple[Potential | None, Potential | None]:
     """(shaping potential, observed water value) the settings ask for, on ``problem``.
 
     Both come from the water values of the training forecast (``training``, by
-    default ``problem`` itself), computed once.
+    default ``problem`` itself), computed once unless given as ``values``.
     """
     if settings.shaping != "water_values" and not settings.water_value_feature:
         return None, None
     from hydrorl.baselines import water_values
 
-    values = water_values(training or problem)
+    values = water_values(training or problem) if values is None else values
     potential = values.potential(problem) if settings.shaping == "water_values" else None
     marginal = values.marginal(problem) if settings.water_value_feature else None
     return potential, marginal
@@ -83,6 +89,21 @@ def evaluation_options(
     }
 
 
+def imitates(settings: TrainingSettings) -> bool:
+    return settings.imitation_scenarios > 0 and settings.algorithm in IMITATING
+
+
+def training_water_values(settings: TrainingSettings, problem: Problem) -> WaterValues | None:
+    """The SDP water values of ``problem`` if the settings use them (shaping, observation,
+    the imitated planner's end values): computed once per agent, they take seconds."""
+    needed = settings.shaping == "water_values" or settings.water_value_feature
+    if not (needed or imitates(settings)):
+        return None
+    from hydrorl.baselines import water_values
+
+    return water_values(problem)
+
+
 def warm_start(
     model: Any,
     settings: TrainingSettings,
@@ -92,14 +113,16 @@ def warm_start(
     marginal: Potential | None,
     seed: int,
     progress: Callable[[str], None] | None = None,
+    values: WaterValues | None = None,
 ) -> None:
     """Teach a fresh model to imitate the planner first, if the settings ask for it.
 
     One pass along the planner's own path, then ``imitation_rounds`` passes along the
     policy's (DAgger), each followed by a fit to all that was shown.  ``progress`` is
-    told what is being done about once a second; it may raise to stop.
+    told what is being done about once a second; it may raise to stop.  ``values`` are
+    the benchmark's water values of ``problem`` (computed if not given).
     """
-    if settings.imitation_scenarios <= 0 or settings.algorithm not in IMITATING:
+    if not imitates(settings):
         return
     from hydrorl.baselines import water_values
     from hydrorl.training.imitation import concatenate, gather, imitate
@@ -107,7 +130,7 @@ def warm_start(
     rng = np.random.default_rng(seed)
     count = min(settings.imitation_scenarios, problem.n_scenarios)
     scenarios = np.sort(rng.choice(problem.n_scenarios, count, replace=False))
-    values = water_values(problem)
+    values = water_values(problem) if values is None else values
     passes = settings.imitation_rounds + 1
     workers = min(count, _threads(settings))
     shown = None
@@ -163,7 +186,8 @@ def train_in_process(
     from hydrorl.training.algorithm import build_model
 
     settings = settings.resolved()
-    potential, marginal = water_value_functions(settings, problem)
+    values = training_water_values(settings, problem)
+    potential, marginal = water_value_functions(settings, problem, values=values)
     env = VecMonitor(
         CascadeVecEnv(
             problem,
@@ -176,7 +200,9 @@ def train_in_process(
         )
     )
     model = build_model(settings, env, settings.seed)
-    warm_start(model, settings, problem, start_volumes, potential, marginal, settings.seed)
+    warm_start(
+        model, settings, problem, start_volumes, potential, marginal, settings.seed, values=values
+    )
     model.learn(settings.timesteps, callback=callback)
     return model
 
@@ -214,7 +240,8 @@ def train_agent(url: str, agent_id: int) -> int:
     try:
         with Heartbeat(db, models.Agent, agent_id):
             design = episode_design(settings)
-            potential, marginal = water_value_functions(settings, problem)
+            values = training_water_values(settings, problem)
+            potential, marginal = water_value_functions(settings, problem, values=values)
             env = VecMonitor(
                 CascadeVecEnv(
                     problem,
@@ -244,7 +271,15 @@ def train_agent(url: str, agent_id: int) -> int:
                 reporter = _Reporter(db, agent_id, recorder)
                 try:
                     warm_start(
-                        model, settings, problem, volumes, potential, marginal, seed, reporter
+                        model,
+                        settings,
+                        problem,
+                        volumes,
+                        potential,
+                        marginal,
+                        seed,
+                        reporter,
+                        values=values,
                     )
                 except _Stopped as stopped:  # nothing worth keeping yet: a resume starts again
                     stop_reason = stopped.reason

@@ -38,7 +38,7 @@ EXPLORATION_STD = 0.1
 
 @dataclasses.dataclass(frozen=True)
 class Demonstrations:
-    """The planner's path through some scenarios, as the agent sees it."""
+    """What the agent saw along a path through some scenarios, and what the planner did there."""
 
     observations: np.ndarray  # (N, D)
     actions: np.ndarray  # (N, S): discharge fractions
