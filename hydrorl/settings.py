@@ -54,8 +54,22 @@ def sqlite_busy_timeout_ms() -> int:
 
 
 def stale_after_seconds() -> float:
-    """Heartbeats older than this mark a run or agent as dead (default 30 s)."""
-    return float(os.environ.get("HYDRORL_STALE_AFTER_S", "30"))
+    """Heartbeats older than this mark a run or agent of another host as dead (default 20 s).
+
+    A process of this host is judged by its pid and start time, never by its heartbeat.
+    """
+    return float(os.environ.get("HYDRORL_STALE_AFTER_S", "20"))
+
+
+def start_grace_seconds() -> float:
+    """How long queued work of another host may take to write its first heartbeat (10 min):
+    importing torch on a loaded machine takes minutes."""
+    return float(os.environ.get("HYDRORL_START_GRACE_S", "600"))
+
+
+def reap_interval_seconds() -> float:
+    """How often a reader (``wb.run``, a dashboard's refresh) looks for dead work (5 s)."""
+    return float(os.environ.get("HYDRORL_REAP_INTERVAL_S", "5"))
 
 
 def heartbeat_seconds() -> float:

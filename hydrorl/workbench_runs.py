@@ -90,6 +90,7 @@ class RunVerbs:
 
     def runs(self, project: str | int | None = None) -> pd.DataFrame:
         """Every run (of one project if given), newest last."""
+        self._look_for_deaths()
         r, p, f = models.ProjectRun, models.Project, models.Forecast
         agents = sa.select(sa.func.count()).where(models.Agent.run_id == r.id).scalar_subquery()
         stmt = (
@@ -122,6 +123,7 @@ class RunVerbs:
 
     def run(self, run_id: int) -> RunInfo:
         """One run's status, reason and error (the traceback of what failed)."""
+        self._look_for_deaths()
         with self.database.read() as session:
             row = session.get(models.ProjectRun, run_id)
             if row is None:
@@ -143,6 +145,7 @@ class RunVerbs:
 
     def agents(self, run_id: int) -> pd.DataFrame:
         """The agents of a training run: status, progress, best peak reward, errors."""
+        self._look_for_deaths()
         a = models.Agent
         stmt = (
             sa.select(
@@ -350,7 +353,28 @@ class RunVerbs:
         return pd.DataFrame(columns, index=pd.Index(times, name="time"))
 
     def reap(self) -> list[Any]:
-        """Fail runs and agents whose processes are gone (run on start-up and by supervisors)."""
-        from hydrorl.jobs.reaper import reap_stale
+        """Fail runs and agents whose processes are gone, with the reason; return them.
 
-        return self.database.run_write(lambda s: reap_stale(s))
+        Looking is a read; only what is found dead is written.  ``run``, ``runs`` and
+        ``agents`` call it themselves (at most every ``HYDRORL_REAP_INTERVAL_S``), so an
+        open dashboard or notebook sees a death within seconds.
+        """
+        import time
+
+        from hydrorl.jobs.reaper import find_stale, reap_stale
+
+        self._last_reap = time.monotonic()
+        with self.database.read() as session:
+            found = find_stale(session)
+        if not found:
+            return []
+        return self.database.run_write(lambda s: reap_stale(s))  # judged again, under the lock
+
+    def _look_for_deaths(self) -> None:
+        import time
+
+        from hydrorl import settings
+
+        last = getattr(self, "_last_reap", None)
+        if last is None or time.monotonic() - last >= settings.reap_interval_seconds():
+            self.reap()

@@ -91,9 +91,17 @@ def _stage_of_year(year_fraction: np.ndarray, n_stages: int) -> np.ndarray:
 
 
 def water_values(
-    problem: Problem, *, levels: int = 41, decisions: int = 21, cycles: int = 3
+    problem: Problem,
+    *,
+    levels: int = 41,
+    decisions: int = 21,
+    cycles: int = 3,
+    progress: Callable[[float], None] | None = None,
 ) -> WaterValues:
-    """Compute water values from the scenarios of ``problem`` (see the module docstring)."""
+    """Compute water values from the scenarios of ``problem`` (see the module docstring).
+
+    ``progress`` is told the share done after every stage (it may raise to stop).
+    """
     c = problem.cascade
     to_mm3 = problem.dt_s * MM3_PER_M3
     energy_per_mm3 = c.energy_to_sea_kwh_m3 * MWH_PER_MM3_PER_KWH_M3
@@ -121,8 +129,10 @@ def water_values(
     shares = np.linspace(0.0, 1.0, decisions)
     values = np.zeros((n_stages, levels))
     following = problem.water_price_eur_mwh * grid  # the end water value closes the first cycle
-    for _ in range(cycles):
+    for cycle in range(cycles):
         for n in range(n_stages - 1, -1, -1):
+            if progress is not None:
+                progress((cycle + (n_stages - 1 - n) / n_stages) / cycles)
             if counts[n] == 0:  # a stage no step falls in (e.g. a leap day): nothing happens
                 values[n] = following
                 continue

@@ -279,7 +279,12 @@ class ProjectRun(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     host: Mapped[str | None] = mapped_column(String(200))
     pid: Mapped[int | None] = mapped_column(Integer)
+    # The owner's start (boot and clock ticks, see hydrorl.jobs.liveness): pid + start
+    # name one process, where a pid alone may have been reused.
+    process_start: Mapped[str | None] = mapped_column(String(100))
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # When it was (last) queued: the start-up grace before a first heartbeat counts from here.
+    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=utcnow)
 
     project: Mapped[Project] = relationship(back_populates="runs")
     forecast: Mapped[Forecast] = relationship()
@@ -331,7 +336,12 @@ class Agent(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     host: Mapped[str | None] = mapped_column(String(200))
     pid: Mapped[int | None] = mapped_column(Integer)
+    # The owner's start (boot and clock ticks, see hydrorl.jobs.liveness): pid + start
+    # name one process, where a pid alone may have been reused.
+    process_start: Mapped[str | None] = mapped_column(String(100))
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # When it was (last) queued: the start-up grace before a first heartbeat counts from here.
+    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=utcnow)
 
     run: Mapped[ProjectRun] = relationship(back_populates="agents")
     train_step_data: Mapped[list[TrainStepData]] = relationship(
@@ -420,7 +430,7 @@ class ReportValue(Base):
 
 
 class ProjectRunControl(Base):
-    """An early-stop signal for a whole run; handled_at is set by the supervisor."""
+    """An early-stop signal for a whole run (a record: it is passed on to the agents at once)."""
 
     __tablename__ = "project_run_control"
     __table_args__ = (Index("ix_project_run_control_pending", "run_id", "handled_at"),)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import traceback
+
+import sqlalchemy as sa
 
 from hydrorl.db import Database, models
 from hydrorl.db.models import Status, utcnow
+from hydrorl.jobs.liveness import owner_columns
 from hydrorl.jobs.status import transition
 
 Job = type[models.ProjectRun] | type[models.Agent]
@@ -21,12 +22,23 @@ def claim(db: Database, model: Job, row_id: int) -> bool:
             model,
             row_id,
             Status.RUNNING,
-            pid=os.getpid(),
-            host=socket.gethostname(),
+            **owner_columns(),
             started_at=utcnow(),
             heartbeat_at=utcnow(),
             error=None,
             status_reason="",
+        )
+    )
+
+
+def record_owner(db: Database, model: Job, row_id: int, pid: int) -> None:
+    """Name the process just started for a queued row as its owner, so that from its first
+    moment it is judged alive by its pid, not by a heartbeat it cannot write yet."""
+    db.run_write(
+        lambda s: s.execute(
+            sa.update(model)
+            .where(model.id == row_id, model.status == Status.QUEUED, model.pid.is_(None))
+            .values(**owner_columns(pid))
         )
     )
 

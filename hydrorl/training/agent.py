@@ -93,15 +93,25 @@ def imitates(settings: TrainingSettings) -> bool:
     return settings.imitation_scenarios > 0 and settings.algorithm in IMITATING
 
 
-def training_water_values(settings: TrainingSettings, problem: Problem) -> WaterValues | None:
-    """The SDP water values of ``problem`` if the settings use them (shaping, observation,
-    the imitated planner's end values): computed once per agent, they take seconds."""
+def uses_water_values(settings: TrainingSettings) -> bool:
+    """Whether the settings use the SDP water values (shaping, observation, imitation)."""
     needed = settings.shaping == "water_values" or settings.water_value_feature
-    if not (needed or imitates(settings)):
+    return needed or imitates(settings)
+
+
+def training_water_values(
+    settings: TrainingSettings,
+    problem: Problem,
+    progress: Callable[[float], None] | None = None,
+) -> WaterValues | None:
+    """The SDP water values of ``problem`` if the settings use them (shaping, observation,
+    the imitated planner's end values): computed once per agent, they take seconds.
+    ``progress`` is told the share done (it may raise to stop)."""
+    if not uses_water_values(settings):
         return None
     from hydrorl.baselines import water_values
 
-    return water_values(problem)
+    return water_values(problem, progress=progress)
 
 
 def warm_start(
@@ -215,13 +225,12 @@ def start_volumes(session: Session, run: models.ProjectRun) -> np.ndarray:
 
 def train_agent(url: str, agent_id: int) -> int:
     """Train one agent to its run's budget; return the process exit code."""
+    parent_pid = os.getppid()  # before the slow imports: a supervisor may die meanwhile
     import torch
     from stable_baselines3.common.callbacks import CallbackList
-    from stable_baselines3.common.vec_env import VecMonitor
 
-    from hydrorl.env import CascadeVecEnv
-    from hydrorl.training.algorithm import build_model, load_model, user_callbacks
-    from hydrorl.training.recorder import Recorder
+    from hydrorl.training.algorithm import user_callbacks
+    from hydrorl.training.recorder import stop_reason
 
     db = Database(url)
     with db.read() as session:
@@ -237,56 +246,19 @@ def train_agent(url: str, agent_id: int) -> int:
     started = claim(db, models.Agent, agent_id)
     if not started:
         return 3  # someone else owns it, or it was stopped before it began
+    reporter = _Reporter(db, agent_id, lambda: stop_reason(db, agent_id, run_id, parent_pid))
     try:
         with Heartbeat(db, models.Agent, agent_id):
-            design = episode_design(settings)
-            values = training_water_values(settings, problem)
-            potential, marginal = water_value_functions(settings, problem, values=values)
-            env = VecMonitor(
-                CascadeVecEnv(
-                    problem,
-                    settings.n_envs,
-                    design,
-                    start_volumes=volumes,
-                    seed=seed,
-                    potential=potential,
-                    marginal=marginal,
-                )
-            )
-            recorder = Recorder(
-                db,
-                agent_id,
-                run_id,
-                run_folder(url, run_id) / f"agent-{index}",
-                env.venv.episodes.reward_scale,  # type: ignore[attr-defined]
-                checkpoint_seconds=settings.checkpoint_seconds,
-            )
-            stop_reason = None
-            if checkpoint and Path(checkpoint).exists():
-                model = load_model(settings, checkpoint, env)
-                _forget_after(db, agent_id, int(model.num_timesteps))
-            else:
-                model = build_model(settings, env, seed)
-                _forget_after(db, agent_id, -1)  # a restart from scratch drops earlier points
-                reporter = _Reporter(db, agent_id, recorder)
-                try:
-                    warm_start(
-                        model,
-                        settings,
-                        problem,
-                        volumes,
-                        potential,
-                        marginal,
-                        seed,
-                        reporter,
-                        values=values,
-                    )
-                except _Stopped as stopped:  # nothing worth keeping yet: a resume starts again
-                    stop_reason = stopped.reason
-                else:
-                    reporter.show("")
-            remaining = settings.timesteps - int(model.num_timesteps)
-            if stop_reason is None:
+            stop_reason_text = None
+            try:
+                model, recorder = _prepare(
+                    db, url, agent_id, run_id, index, seed, checkpoint, settings, problem,
+                    volumes, reporter, parent_pid,
+                )  # fmt: skip
+            except _Stopped as stopped:  # nothing worth keeping yet: a resume starts again
+                stop_reason_text = stopped.reason
+            if stop_reason_text is None:
+                remaining = settings.timesteps - int(model.num_timesteps)
                 if remaining > 0:
                     model.learn(
                         remaining,
@@ -294,15 +266,74 @@ def train_agent(url: str, agent_id: int) -> int:
                         reset_num_timesteps=False,
                     )
                 recorder.checkpoint()
-                stop_reason = recorder.stop_reason
-        final = Status.STOPPED if stop_reason else Status.COMPLETED
-        finish(db, models.Agent, agent_id, final, stop_reason or "")
+                stop_reason_text = recorder.stop_reason
+        final = Status.STOPPED if stop_reason_text else Status.COMPLETED
+        finish(db, models.Agent, agent_id, final, stop_reason_text or "")
         return 0
     except BaseException as e:
         fail_with_traceback(db, models.Agent, agent_id, e)
         return 1
     finally:
         db.dispose()
+
+
+def _prepare(
+    db: Database,
+    url: str,
+    agent_id: int,
+    run_id: int,
+    index: int,
+    seed: int,
+    checkpoint: str | None,
+    settings: TrainingSettings,
+    problem: Problem,
+    volumes: np.ndarray,
+    reporter: _Reporter,
+    parent_pid: int,
+) -> tuple[Any, Any]:
+    """Everything before learning (water values, model, imitation), showing its progress as
+    the agent's status reason; raises _Stopped when a stop is asked for meanwhile."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from hydrorl.env import CascadeVecEnv
+    from hydrorl.training.algorithm import build_model, load_model
+    from hydrorl.training.recorder import Recorder
+
+    design = episode_design(settings)
+    values = training_water_values(
+        settings, problem, lambda done: reporter(f"computing the water values, {done:.0%}")
+    )
+    potential, marginal = water_value_functions(settings, problem, values=values)
+    env = VecMonitor(
+        CascadeVecEnv(
+            problem,
+            settings.n_envs,
+            design,
+            start_volumes=volumes,
+            seed=seed,
+            potential=potential,
+            marginal=marginal,
+        )
+    )
+    recorder = Recorder(
+        db,
+        agent_id,
+        run_id,
+        run_folder(url, run_id) / f"agent-{index}",
+        env.venv.episodes.reward_scale,
+        checkpoint_seconds=settings.checkpoint_seconds,
+        parent_pid=parent_pid,
+    )
+    if checkpoint and Path(checkpoint).exists():
+        model = load_model(settings, checkpoint, env)
+        _forget_after(db, agent_id, int(model.num_timesteps))
+    else:
+        model = build_model(settings, env, seed)
+        _forget_after(db, agent_id, -1)  # a restart from scratch drops earlier points
+        warm_start(model, settings, problem, volumes, potential, marginal, seed, reporter, values)
+    reporter.check()
+    reporter.show("")
+    return model, recorder
 
 
 class _Stopped(Exception):
@@ -312,10 +343,12 @@ class _Stopped(Exception):
 
 
 class _Reporter:
-    """Shows the warm start's progress as the agent's status reason; stops it when asked."""
+    """Shows the preparation's progress as the agent's status reason; stops it when asked."""
 
-    def __init__(self, db: Database, agent_id: int, recorder: Any, seconds: float = 1.0) -> None:
-        self.db, self.agent_id, self.recorder, self.seconds = db, agent_id, recorder, seconds
+    def __init__(
+        self, db: Database, agent_id: int, stop: Callable[[], str | None], seconds: float = 1.0
+    ) -> None:
+        self.db, self.agent_id, self.stop, self.seconds = db, agent_id, stop, seconds
         self._next = 0.0
         self._shown = ""
 
@@ -324,10 +357,13 @@ class _Reporter:
         if now < self._next:
             return
         self._next = now + self.seconds
-        reason = self.recorder.stop_requested()
+        self.check()
+        self.show(text)
+
+    def check(self) -> None:
+        reason = self.stop()
         if reason:
             raise _Stopped(reason)
-        self.show(text)
 
     def show(self, text: str) -> None:
         if text != self._shown:

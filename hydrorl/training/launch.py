@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from hydrorl.db import Database, models
 from hydrorl.db.models import ControlCommand, RunKind, Status, utcnow
 from hydrorl.errors import HydroRLError, NotFoundError, ValidationError
+from hydrorl.jobs.ownership import record_owner
 from hydrorl.jobs.status import ACTIVE, FINAL, transition
 from hydrorl.project import TrainingSettings
 from hydrorl.training.agent import run_folder
@@ -87,7 +88,9 @@ def create_training_run(
 def start_process(db: Database, kind: str, run_id: int) -> None:
     """Start the detached process that owns a queued run; a failure to start fails the run."""
     try:
-        spawn(kind, db.url, run_id, run_folder(db.url, run_id) / f"{kind}.log", detach=True)
+        process = spawn(
+            kind, db.url, run_id, run_folder(db.url, run_id) / f"{kind}.log", detach=True
+        )
     except OSError as e:
         problem = str(e)
         db.run_write(
@@ -102,6 +105,7 @@ def start_process(db: Database, kind: str, run_id: int) -> None:
             )
         )
         raise HydroRLError(f"could not start the {kind} process of run {run_id}: {e}") from e
+    record_owner(db, models.ProjectRun, run_id, process.pid)
 
 
 def request_stop(session: Session, run_id: int, agent_index: int | None = None) -> None:
@@ -112,13 +116,14 @@ def request_stop(session: Session, run_id: int, agent_index: int | None = None) 
     if agent_index is None:
         if run.status in FINAL:
             return
+        now = utcnow()
         if run.status == Status.QUEUED and transition(
             session,
             models.ProjectRun,
             run_id,
             Status.STOPPED,
             status_reason="stopped before it started",
-            finished_at=utcnow(),
+            finished_at=now,
         ):
             session.execute(
                 sa.update(models.Agent)
@@ -126,7 +131,30 @@ def request_stop(session: Session, run_id: int, agent_index: int | None = None) 
                 .values(status=Status.STOPPED, status_reason="run stopped before it started")
             )
             return
-        session.add(models.ProjectRunControl(run_id=run_id, command=ControlCommand.STOP))
+        # Straight to the agents, not through the supervisor: one hop less, and the run
+        # says "stopping" from this commit on.
+        session.add(
+            models.ProjectRunControl(run_id=run_id, command=ControlCommand.STOP, handled_at=now)
+        )
+        transition(
+            session, models.ProjectRun, run_id, Status.STOPPING, status_reason="stop requested"
+        )
+        session.execute(
+            sa.update(models.Agent)
+            .where(models.Agent.run_id == run_id, models.Agent.status == Status.QUEUED)
+            .values(
+                status=Status.STOPPED, status_reason="stopped before it started", finished_at=now
+            )
+        )
+        running = session.scalars(
+            sa.select(models.Agent.id).where(
+                models.Agent.run_id == run_id,
+                models.Agent.status.in_([Status.RUNNING, Status.STOPPING]),
+            )
+        ).all()
+        session.add_all(
+            [models.AgentControl(agent_id=a, command=ControlCommand.STOP) for a in running]
+        )
         return
     agent = session.scalar(
         sa.select(models.Agent).where(
@@ -146,11 +174,13 @@ def prepare_resume(session: Session, run_id: int) -> None:
         raise NotFoundError(f"no run {run_id}")
     if run.kind != RunKind.TRAIN:
         raise ValidationError(f"run {run_id} is an evaluation; start a new evaluation instead")
-    # The old process ids are dead; a fresh heartbeat gives the new supervisor time to start.
+    # The old processes are dead; the new ones are judged from when they are queued.
     fresh = {
         "pid": None,
         "host": None,
-        "heartbeat_at": utcnow(),
+        "process_start": None,
+        "heartbeat_at": None,
+        "queued_at": utcnow(),
         "finished_at": None,
         "error": None,
     }

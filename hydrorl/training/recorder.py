@@ -48,6 +48,7 @@ class Recorder(BaseCallback):
         flush_seconds: float = 2.0,
         poll_seconds: float = 1.0,
         checkpoint_seconds: float = 30.0,
+        parent_pid: int | None = None,
     ) -> None:
         super().__init__()
         self.db, self.agent_id, self.run_id = db, agent_id, run_id
@@ -57,7 +58,7 @@ class Recorder(BaseCallback):
         self.reward_scale = reward_scale_eur
         self.flush_seconds, self.poll_seconds = flush_seconds, poll_seconds
         self.checkpoint_seconds = checkpoint_seconds
-        self._parent_pid = os.getppid()
+        self._parent_pid = os.getppid() if parent_pid is None else parent_pid
         self.stop_reason: str | None = None
         self._data_ids: dict[str, int] = {}
         self._buffer: list[tuple[str, int, float, float]] = []
@@ -196,31 +197,37 @@ class Recorder(BaseCallback):
 
     def stop_requested(self) -> str | None:
         """Why the agent must stop (asked to, the run ended, the supervisor gone), or None."""
-        if os.getppid() != self._parent_pid:
-            return "the supervisor process is gone"
-        with self.db.read() as session:
-            pending = (
-                session.execute(
-                    sa.select(models.AgentControl.id).where(
-                        models.AgentControl.agent_id == self.agent_id,
-                        models.AgentControl.handled_at.is_(None),
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            run_status = session.scalar(
-                sa.select(models.ProjectRun.status).where(models.ProjectRun.id == self.run_id)
-            )
-        if pending:
-            self.db.run_write(
-                lambda s: s.execute(
-                    sa.update(models.AgentControl)
-                    .where(models.AgentControl.id.in_(pending))
-                    .values(handled_at=utcnow())
+        return stop_reason(self.db, self.agent_id, self.run_id, self._parent_pid)
+
+
+def stop_reason(db: Database, agent_id: int, run_id: int, parent_pid: int) -> str | None:
+    """Why agent ``agent_id`` must stop, or None: a stop asked for it (marked handled here),
+    its run no longer running, or its supervisor (process ``parent_pid``) gone."""
+    if os.getppid() != parent_pid:
+        return "the supervisor process is gone"
+    with db.read() as session:
+        pending = (
+            session.execute(
+                sa.select(models.AgentControl.id).where(
+                    models.AgentControl.agent_id == agent_id,
+                    models.AgentControl.handled_at.is_(None),
                 )
             )
-            return "stop requested"
-        if run_status not in (Status.RUNNING, Status.QUEUED):
-            return f"the run is {run_status}"
-        return None
+            .scalars()
+            .all()
+        )
+        run_status = session.scalar(
+            sa.select(models.ProjectRun.status).where(models.ProjectRun.id == run_id)
+        )
+    if pending:
+        db.run_write(
+            lambda s: s.execute(
+                sa.update(models.AgentControl)
+                .where(models.AgentControl.id.in_(pending))
+                .values(handled_at=utcnow())
+            )
+        )
+        return "stop requested"
+    if run_status not in (Status.RUNNING, Status.QUEUED):
+        return f"the run is {run_status}"
+    return None

@@ -1,24 +1,32 @@
-"""The supervisor process of a training run: starts one process per agent and watches them."""
+"""The supervisor process of a training run: starts one process per agent and watches them.
+
+The run's state follows its agents' rows, not their processes: it is settled as soon
+as every agent has reported (an interpreter tearing torch down may take seconds
+more), and a failed agent shows on the run at once.
+"""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from hydrorl.db import Database, models
-from hydrorl.db.models import ControlCommand, Status, utcnow
+from hydrorl.db.models import Status, utcnow
 from hydrorl.jobs.heartbeat import Heartbeat
-from hydrorl.jobs.ownership import claim, fail_with_traceback
-from hydrorl.jobs.reaper import reap_stale
-from hydrorl.jobs.status import ACTIVE, transition
+from hydrorl.jobs.ownership import claim, fail_with_traceback, record_owner
+from hydrorl.jobs.reaper import reap_stale, run_summary
+from hydrorl.jobs.status import FINAL, transition
 from hydrorl.training.agent import run_folder
 from hydrorl.training.process import log_tail, spawn
 
 POLL_SECONDS = 0.5
 REAP_SECONDS = 10.0
+#: How long agents that have reported may take to exit before they are killed.
+EXIT_SECONDS = 60.0
 
 
 def supervise(url: str, run_id: int) -> int:
@@ -43,31 +51,58 @@ def _supervise(db: Database, url: str, run_id: int) -> int:
                 models.Agent.run_id == run_id, models.Agent.status == Status.QUEUED
             )
         ).all()
-    children: dict[int, tuple[subprocess.Popen[bytes], int]] = {}
+    children: dict[int, tuple[subprocess.Popen[bytes], Path]] = {}
     with Heartbeat(db, models.ProjectRun, run_id):
         for agent_id, index in queued:
             log = folder / f"agent-{index}.log"
-            children[agent_id] = (spawn("agent", url, agent_id, log, detach=False), index)
-        stop_requested = False
+            process = spawn("agent", url, agent_id, log, detach=False)
+            record_owner(db, models.Agent, agent_id, process.pid)
+            children[agent_id] = (process, log)
+        shown = ""
         next_reap = time.monotonic() + REAP_SECONDS
-        while children:
-            time.sleep(POLL_SECONDS)
-            for agent_id, (proc, index) in list(children.items()):
-                code = proc.poll()
-                if code is None:
-                    continue
-                del children[agent_id]
-                _agent_exited(db, agent_id, code, folder / f"agent-{index}.log")
-            if not stop_requested and _take_stop(db, run_id):
-                stop_requested = True
+        while True:
+            for agent_id, (process, log) in list(children.items()):
+                code = process.poll()
+                if code is not None:
+                    del children[agent_id]
+                    _agent_exited(db, agent_id, code, log)
+            run_status, statuses, summary = _look(db, run_id)
+            if all(s in FINAL for s in statuses):
+                break
+            if summary != shown and run_status == Status.RUNNING:
+                _show(db, run_id, summary)
+                shown = summary
             if time.monotonic() > next_reap:
                 db.run_write(lambda s: reap_stale(s))
                 next_reap = time.monotonic() + REAP_SECONDS
-    _finish(db, run_id, stop_requested)
+            time.sleep(POLL_SECONDS)
+        _finish(db, run_id, stop_requested=run_status == Status.STOPPING)
+    _await_exit(children)
     return 0
 
 
-def _agent_exited(db: Database, agent_id: int, code: int, log) -> None:  # noqa: ANN001
+def _look(db: Database, run_id: int) -> tuple[Status | None, list[Status], str]:
+    with db.read() as session:
+        run_status = session.scalar(
+            sa.select(models.ProjectRun.status).where(models.ProjectRun.id == run_id)
+        )
+        statuses = list(
+            session.scalars(sa.select(models.Agent.status).where(models.Agent.run_id == run_id))
+        )
+        return run_status, statuses, run_summary(session, run_id)
+
+
+def _show(db: Database, run_id: int, summary: str) -> None:
+    db.run_write(
+        lambda s: s.execute(
+            sa.update(models.ProjectRun)
+            .where(models.ProjectRun.id == run_id, models.ProjectRun.status == Status.RUNNING)
+            .values(status_reason=summary)
+        )
+    )
+
+
+def _agent_exited(db: Database, agent_id: int, code: int, log: Path) -> None:
     """A child ended: if its row still says it works, it died; say how."""
     how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
     tail = log_tail(log)
@@ -84,45 +119,15 @@ def _agent_exited(db: Database, agent_id: int, code: int, log) -> None:  # noqa:
     )
 
 
-def _take_stop(db: Database, run_id: int) -> bool:
-    """Handle a pending stop of the run: mark it, and ask every active agent to stop."""
-
-    def work(session) -> bool:  # noqa: ANN001
-        pending = (
-            session.execute(
-                sa.select(models.ProjectRunControl.id).where(
-                    models.ProjectRunControl.run_id == run_id,
-                    models.ProjectRunControl.handled_at.is_(None),
-                )
-            )
-            .scalars()
-            .all()
-        )
-        if not pending:
-            return False
-        session.execute(
-            sa.update(models.ProjectRunControl)
-            .where(models.ProjectRunControl.id.in_(pending))
-            .values(handled_at=utcnow())
-        )
-        transition(
-            session, models.ProjectRun, run_id, Status.STOPPING, status_reason="stop requested"
-        )
-        active = (
-            session.execute(
-                sa.select(models.Agent.id).where(
-                    models.Agent.run_id == run_id, models.Agent.status.in_(ACTIVE)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        session.add_all(
-            [models.AgentControl(agent_id=a, command=ControlCommand.STOP) for a in active]
-        )
-        return True
-
-    return db.run_write(work)
+def _await_exit(children: dict[int, tuple[subprocess.Popen[bytes], Path]]) -> None:
+    """Let agents that have reported finish exiting; kill those that hang."""
+    deadline = time.monotonic() + EXIT_SECONDS
+    for process, _ in children.values():
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _finish(db: Database, run_id: int, stop_requested: bool) -> None:
