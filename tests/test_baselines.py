@@ -235,3 +235,25 @@ def test_a_planner_on_a_forecast_earns_less_than_one_that_knows(short) -> None:
     guesses = limited_foresight(short, 0, values, 56, 8, forecast=forecast)
     assert guesses.total_eur < knows.total_eur
     assert guesses.total_eur > 0.9 * knows.total_eur
+
+
+def test_per_scenario_values_do_not_depend_on_the_scenarios_asked_for(
+    wb: hydrorl.Workbench, system: hydrorl.HydroSystem
+) -> None:
+    # Scenarios with very different price levels: a subset's own mean would differ a lot.
+    from tests.conftest import long_forecast
+
+    frame = long_forecast(scenarios=3, steps=48)
+    frame.loc[frame["scenario"] == "s1", "price"] *= 3.0
+    wb.upload_forecast(system.name, frame, name="varied")
+    alone = wb.baselines("varied", scenarios=["s0"])
+    pair = wb.baselines("varied", scenarios=["s0", "s1"])
+    whole = wb.baselines("varied")
+    for subset in (alone, pair):
+        row = subset[subset["scenario"] == "s0"].drop(columns="scenario").to_numpy()
+        expected = whole[whole["scenario"] == "s0"].drop(columns="scenario").to_numpy()
+        np.testing.assert_allclose(row, expected, rtol=1e-12)
+    # The water is priced at the whole forecast's mean price, as the README says.
+    assert wb.problem("varied", scenarios=["s1"]).water_price_eur_mwh == pytest.approx(
+        frame["price"].mean(), rel=1e-12
+    )
