@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hydrorl import settings as process_settings
 from hydrorl.errors import ValidationError
 
 #: The Stable-Baselines3 algorithms HydroRL trains.
@@ -153,19 +155,26 @@ class TrainingSettings:
                 f"training settings: unknown shaping {self.shaping!r}; "
                 f"choose one of {', '.join(SHAPINGS)}"
             )
-        for field, minimum in (
-            ("timesteps", 1),
-            ("agents", 1),
-            ("episode_steps", 0),
-            ("forecast_horizon_steps", 0),
-            ("seed", 0),
-            ("imitation_scenarios", 0),
-            ("imitation_rounds", 0),
+        for field, minimum, maximum in (
+            ("timesteps", 1, 10**10),
+            ("agents", 1, process_settings.max_agents()),
+            ("episode_steps", 0, None),
+            ("forecast_horizon_steps", 0, 10_000),
+            ("seed", 0, 2**31 - 1 - process_settings.max_agents()),
+            ("n_envs", 1, 4096),
+            ("imitation_scenarios", 0, 10_000),
+            ("imitation_rounds", 0, 100),
         ):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValidationError(
                     f"training settings: {field} = {value!r} must be an integer >= {minimum}"
+                )
+            if maximum is not None and value > maximum:
+                hint = " (HYDRORL_MAX_AGENTS raises it)" if field == "agents" else ""
+                raise ValidationError(
+                    f"training settings: {field} = {value!r} is more than the maximum "
+                    f"{maximum}{hint}"
                 )
         for field in ("imitation_lookahead_days", "checkpoint_seconds"):
             value = getattr(self, field)
@@ -180,6 +189,8 @@ class TrainingSettings:
                 )
         if not isinstance(self.hyperparameters, Mapping):
             raise ValidationError("training settings: hyperparameters must be a mapping")
+        if not all(isinstance(k, str) for k in self.hyperparameters):
+            raise ValidationError("training settings: hyperparameter names must be strings")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -190,13 +201,7 @@ class TrainingSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainingSettings:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValidationError(
-                f"training settings: unknown field(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(names))}"
-            )
+        check_names(data)
         values = dict(data)
         if "callbacks" in values:
             values["callbacks"] = tuple(values["callbacks"])
@@ -221,4 +226,24 @@ class TrainingSettings:
         )
 
     def replace(self, **changes: Any) -> TrainingSettings:
+        check_names(changes)
+        if "callbacks" in changes and not isinstance(changes["callbacks"], str):
+            changes["callbacks"] = tuple(changes["callbacks"])
         return dataclasses.replace(self, **changes).validate()
+
+
+def check_names(names: Iterable[str]) -> None:
+    """Refuse setting names that :class:`TrainingSettings` does not have, suggesting the
+    closest (``agnets`` -> ``agents``)."""
+    known = [f.name for f in dataclasses.fields(TrainingSettings)]
+    unknown = sorted(set(names) - set(known), key=str)
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(str(name), known, n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise ValidationError(
+        f"training settings: unknown setting(s) {', '.join(hints)}; "
+        f"known: {', '.join(sorted(known))}"
+    )

@@ -75,3 +75,8 @@ def reap_interval_seconds() -> float:
 def heartbeat_seconds() -> float:
     """How often live processes write their heartbeat (default 2 s)."""
     return float(os.environ.get("HYDRORL_HEARTBEAT_S", "2"))
+
+
+def max_agents() -> int:
+    """The most agents one run may have (default 64): each is a process of its own."""
+    return int(os.environ.get("HYDRORL_MAX_AGENTS", "64"))

@@ -307,6 +307,11 @@ class Workbench(RunVerbs):
         elif isinstance(settings, Mapping):
             settings = TrainingSettings.from_dict(settings)
         settings = settings.replace(**overrides) if overrides else settings.validate()
+        from hydrorl.training.algorithm import check_settings
+
+        with self.database.read() as session:
+            n_stations = len(system_store.get_system(session, system).power_stations)
+        check_settings(settings, n_stations)  # outside the write: it may import SB3
         with self.database.write() as session:
             system_row = system_store.get_system(session, system)
             row = project_store.add_project(session, system_row, name, settings, description)

@@ -67,13 +67,26 @@ class RunVerbs:
         Bad settings are refused before any process starts.
         """
         from hydrorl.training import launch
+        from hydrorl.training.algorithm import check_settings
 
-        def create(session: Any) -> int:
+        with self.database.read() as session:
             system_row = system_store.get_system(session, system) if system is not None else None
             project_row = project_store.get_project(session, project, system_row)
-            forecast_row = forecast_store.get_forecast(session, forecast, project_row.system)
+            project_id, n_stations = project_row.id, len(project_row.system.power_stations)
             settings = TrainingSettings.from_dict(project_row.settings)
             settings = settings.replace(**overrides) if overrides else settings
+            launch.check_start_volumes(
+                project_row.system,
+                None
+                if start_volumes is None
+                else (dict(start_volumes) if isinstance(start_volumes, Mapping) else start_volumes),
+            )
+        # Outside any transaction: it builds a model, which may import SB3 for seconds.
+        check_settings(settings, n_stations)
+
+        def create(session: Any) -> int:
+            project_row = session.get(models.Project, project_id)
+            forecast_row = forecast_store.get_forecast(session, forecast, project_row.system)
             volumes = launch.check_start_volumes(
                 project_row.system,
                 None

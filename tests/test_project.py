@@ -35,7 +35,7 @@ def test_a_project_stores_its_settings(wb: hydrorl.Workbench, system: object) ->
         ({"algorithm": "DQN"}, "unknown algorithm 'DQN'; choose one of PPO, SAC, TD3, A2C"),
         ({"agents": 0}, "agents = 0 must be an integer >= 1"),
         ({"timesteps": 2.5}, "timesteps = 2.5 must be an integer"),
-        ({"learning_rate": 1e-3}, "unknown field\\(s\\) learning_rate"),
+        ({"learning_rate": 1e-3}, "unknown setting\\(s\\) 'learning_rate'"),
     ],
 )
 def test_bad_settings_are_refused(

@@ -231,6 +231,20 @@ def test_an_agent_exception_reaches_the_run_status_with_its_traceback(
         ({"agents": 0}, "agents = 0 must be an integer >= 1"),
         ({"start_volumes": [10.0, 30.0, 5.0]}, "start volume of reservoir 'Hoegfjell' = 10.0"),
         ({"start_volumes": {"Atlantis": 1.0}}, "no reservoir 'Atlantis'"),
+        ({"agents": 1000}, "agents = 1000 is more than the maximum 64"),
+        ({"agnets": 2}, "unknown setting\\(s\\) 'agnets' \\(did you mean 'agents'\\?\\)"),
+        (
+            {"hyperparameters": {"n_step": 8}},
+            "A2C has no hyper-parameter 'n_step' \\(did you mean 'n_steps'\\?\\)",
+        ),
+        ({"hyperparameters": {"n_steps": -1}}, "n_steps = -1 must be an integer >= 1"),
+        (
+            {"algorithm": "PPO", "imitation_scenarios": 0, "hyperparameters": {"batch_size": 1}},
+            "hyperparameters {'batch_size': 1} are not usable by PPO",
+        ),
+        ({"hyperparameters": {"learning_rate": "fast"}}, "are not usable by A2C"),
+        ({"callbacks": ["os:nothing_here"]}, "callback 'os:nothing_here' cannot be imported"),
+        ({"callbacks": ["os:getcwd"]}, "is not a stable_baselines3 BaseCallback"),
     ],
 )
 def test_bad_settings_are_refused_before_any_process(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import importlib
 import inspect
 from pathlib import Path
@@ -38,6 +39,79 @@ def build_model(settings: TrainingSettings, env: VecEnv, seed: int) -> BaseAlgor
     except TypeError as e:
         raise ValidationError(
             f"training settings: a hyper-parameter is not accepted by {settings.algorithm}: {e}"
+        ) from e
+
+
+#: Arguments HydroRL sets itself: a run's hyper-parameters may not name them.
+RESERVED = ("policy", "env", "seed", "device", "verbose", "tensorboard_log", "_init_setup_model")
+
+
+#: Hyper-parameters that count something, and their least value.
+COUNTS = {
+    "n_steps": 1,
+    "batch_size": 1,
+    "n_epochs": 1,
+    "buffer_size": 1,
+    "learning_starts": 0,
+    "policy_delay": 1,
+}
+
+
+def check_settings(settings: TrainingSettings, n_stations: int = 1) -> None:
+    """Refuse hyper-parameters the algorithm does not take or cannot use, and callbacks that
+    cannot be imported, before any row or process exists: a model is built on a stand-in
+    environment of the run's shape (no data, no learning), so SB3's own checks run here."""
+    import gymnasium as gym
+    import numpy as np
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    own = dict(settings.hyperparameters)
+    settings = settings.resolved()
+    cls = CLASSES[settings.algorithm]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", *RESERVED}
+    for name in settings.hyperparameters:
+        if name not in accepted:
+            close = difflib.get_close_matches(name, sorted(accepted), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValidationError(
+                f"training settings: hyperparameters: {settings.algorithm} has no "
+                f"hyper-parameter {name!r}{hint}"
+            )
+    for name, minimum in COUNTS.items():
+        value = settings.hyperparameters.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < minimum
+        ):
+            raise ValidationError(
+                f"training settings: hyperparameters: {name} = {value!r} must be an integer "
+                f">= {minimum}"
+            )
+    for path in settings.callbacks:
+        module, _, name = path.partition(":")
+        try:
+            found = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as e:
+            raise ValidationError(
+                f"training settings: callback {path!r} cannot be imported: {e}"
+            ) from e
+        if not (isinstance(found, type) and issubclass(found, BaseCallback)):
+            raise ValidationError(
+                f"training settings: callback {path!r} is not a stable_baselines3 BaseCallback"
+            )
+
+    class StandIn(gym.Env):  # the run's spaces, nothing else
+        observation_space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+        action_space = gym.spaces.Box(0.0, 1.0, (n_stations,), np.float32)
+
+    env = DummyVecEnv([StandIn] * settings.n_envs)
+    try:
+        build_model(settings, env, settings.seed)
+    except ValidationError:
+        raise
+    except Exception as e:  # SB3 checks with assert, ValueError, TypeError...
+        raise ValidationError(
+            f"training settings: hyperparameters {own} are not usable by "
+            f"{settings.algorithm}: {type(e).__name__}: {e}"
         ) from e
 
 
