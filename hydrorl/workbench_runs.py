@@ -195,14 +195,19 @@ class RunVerbs:
         run_id: int,
         series: str | None = "episode_reward",
         *,
-        after_id: int = 0,
+        after_id: int | Mapping[int, int] = 0,
         every: int = 1,
     ) -> pd.DataFrame:
         """Learning-curve points of a run's agents, oldest first.
 
-        ``series`` names the curve (None: all of them); ``after_id`` returns only
-        points newer than the last one seen (the ``id`` column), for live plots;
-        ``every`` keeps one point in ``every`` (by id), for an overview of a long run.
+        ``series`` names the curve (None: all of them); ``every`` keeps one point in
+        ``every`` (by id), for an overview of a long run.  For live plots pass the
+        watermark of the last read as ``after_id``: the frame's
+        ``attrs["watermark"]``, the last id seen per agent.  That read misses nothing
+        on any backend: each agent's points are committed in order by its one writer,
+        while ids of different agents may become visible out of order (PostgreSQL
+        under concurrent commits), so one id for the whole run would skip points.
+        A plain int ``after_id`` returns every point with a larger id.
         """
         a, d, v = models.Agent, models.TrainStepData, models.TrainStepValue
         stmt = (
@@ -216,9 +221,20 @@ class RunVerbs:
             )
             .join(d, v.data_id == d.id)
             .join(a, d.agent_id == a.id)
-            .where(a.run_id == run_id, v.id > after_id)
+            .where(a.run_id == run_id)
             .order_by(v.id)
         )
+        seen = dict(after_id) if isinstance(after_id, Mapping) else {}
+        if isinstance(after_id, Mapping):
+            if seen:
+                stmt = stmt.where(
+                    sa.or_(
+                        a.index.not_in(list(seen)),
+                        *[sa.and_(a.index == i, v.id > last) for i, last in seen.items()],
+                    )
+                )
+        else:
+            stmt = stmt.where(v.id > after_id)
         if series is not None:
             stmt = stmt.where(d.name == series)
         if every > 1:
@@ -231,6 +247,9 @@ class RunVerbs:
         columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
         frame = pd.DataFrame(dict(zip(names, columns, strict=True)))
         frame["wall_time"] = pd.to_datetime(frame["wall_time"], unit="s")
+        if len(frame):
+            seen.update(frame.groupby("agent")["id"].max().astype(int).to_dict())
+        frame.attrs["watermark"] = {int(k): int(w) for k, w in seen.items()}
         return frame
 
     def curve_points(self, run_id: int, series: str | None = "episode_reward") -> int:

@@ -1,0 +1,303 @@
+"""Reliability drills: what the user sees stays true under load, slow starts and deaths.
+
+Each test reproduces a failure measured on the landed main (issue 12) with real
+processes and real databases; see ``benchmarks/reliability.py`` for the figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+import hydrorl
+from hydrorl.db import bulk, models
+from hydrorl.db.models import Status
+from hydrorl.jobs.liveness import owner_columns, process_start
+from hydrorl.jobs.reaper import reap_stale
+from tests import postgres
+
+
+def _run_with_agents(wb: hydrorl.Workbench, agents: int = 1) -> tuple[int, list[int]]:
+    wb.setup_demo(scenarios=1, years=1)
+
+    def create(session) -> tuple[int, list[int]]:  # noqa: ANN001
+        run = models.ProjectRun(
+            project=session.scalar(sa.select(models.Project)),
+            forecast=session.scalar(sa.select(models.Forecast)),
+            kind=models.RunKind.TRAIN,
+            status=Status.RUNNING,
+            settings={},
+        )
+        run.agents = [models.Agent(index=i, seed=i, status=Status.QUEUED) for i in range(agents)]
+        session.add(run)
+        session.flush()
+        return run.id, [a.id for a in run.agents]
+
+    return wb.database.run_write(create)
+
+
+def _sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+
+
+# ---------------------------------------------------------------- liveness (items 1, 2, 4)
+
+
+def test_a_live_process_is_never_reaped_for_a_stale_or_missing_heartbeat(
+    wb: hydrorl.Workbench,
+) -> None:
+    """Slow imports under load (item 1) or a long write by someone else (item 2) delay
+    heartbeats; a process alive on this host is alive whatever they say."""
+    run_id, (agent_id,) = _run_with_agents(wb)
+    sleeper = _sleeper()
+    try:
+        long_ago = models.utcnow() - dt.timedelta(hours=3)
+        with wb.database.write() as s:
+            s.execute(
+                sa.update(models.ProjectRun).values(
+                    heartbeat_at=long_ago, queued_at=long_ago, **owner_columns(sleeper.pid)
+                )
+            )
+            s.execute(  # queued, never checked in: its interpreter is still importing torch
+                sa.update(models.Agent).values(
+                    heartbeat_at=None, queued_at=long_ago, **owner_columns(sleeper.pid)
+                )
+            )
+        assert wb.reap() == []
+        assert wb.run(run_id).status == "running"
+        assert wb.agents(run_id)["status"].tolist() == ["queued"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    reaped = wb.reap()
+    assert {(r.kind, r.id) for r in reaped} == {("run", run_id), ("agent", agent_id)}
+    assert wb.run(run_id).status_reason.startswith(f"process {sleeper.pid} on ")
+
+
+def test_a_reused_pid_is_not_taken_for_the_owner(wb: hydrorl.Workbench) -> None:
+    run_id, _ = _run_with_agents(wb)
+    stranger = _sleeper()
+    try:
+        assert process_start(stranger.pid) is not None
+        with wb.database.write() as s:
+            s.execute(
+                sa.update(models.ProjectRun).values(
+                    **{**owner_columns(stranger.pid), "process_start": "another-boot:12345"},
+                    heartbeat_at=models.utcnow(),
+                )
+            )
+        wb.reap()
+        assert wb.run(run_id).status == "failed"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_work_of_another_host_has_a_start_up_grace_then_a_heartbeat_limit(
+    wb: hydrorl.Workbench,
+) -> None:
+    run_id, (agent_id,) = _run_with_agents(wb)
+    t0 = dt.datetime(2030, 1, 1, 12, 0, 0)
+    with wb.database.write() as s:
+        s.execute(
+            sa.update(models.ProjectRun).values(
+                host="elsewhere", pid=1, heartbeat_at=t0, queued_at=t0
+            )
+        )
+        s.execute(
+            sa.update(models.Agent).values(host="elsewhere", pid=1, heartbeat_at=None, queued_at=t0)
+        )
+    grace, after = dt.timedelta(minutes=10), dt.timedelta(seconds=20)
+
+    def reap(seconds: float) -> list[tuple[str, int]]:
+        with wb.database.write() as s:
+            found = reap_stale(
+                s, now=t0 + dt.timedelta(seconds=seconds), stale_after=after, start_grace=grace
+            )
+        return [(r.kind, r.id) for r in found]
+
+    assert reap(19) == []
+    assert reap(21) == [("run", run_id)]  # its heartbeat is stale
+    assert reap(599) == []  # the agent is still within its start-up grace
+    assert reap(601) == [("agent", agent_id)]
+    reason = wb.agents(run_id)["status_reason"].iloc[0]
+    assert reason == "no heartbeat ever; queued since 2030-01-01 12:00:00 UTC (start-up grace 0:10:00)"
+
+
+def test_an_open_reader_sees_a_death_without_reconnecting(
+    wb: hydrorl.Workbench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 4: ``wb.run``/``wb.agents``/``wb.runs`` look for deaths themselves."""
+    monkeypatch.setenv("HYDRORL_REAP_INTERVAL_S", "0")
+    run_id, agent_ids = _run_with_agents(wb, agents=2)
+    processes = [_sleeper() for _ in range(3)]
+    try:
+        with wb.database.write() as s:
+            s.execute(sa.update(models.ProjectRun).values(**owner_columns(processes[0].pid)))
+            for agent_id, p in zip(agent_ids, processes[1:], strict=True):
+                s.execute(
+                    sa.update(models.Agent)
+                    .where(models.Agent.id == agent_id)
+                    .values(status=Status.RUNNING, **owner_columns(p.pid))
+                )
+        assert wb.run(run_id).status == "running"
+        processes[1].kill()
+        processes[1].wait()
+        # A failed agent shows on the run at once, while the others go on.
+        agents = wb.agents(run_id)
+        assert agents["status"].tolist() == ["failed", "running"]
+        info = wb.run(run_id)
+        assert info.status == "running"
+        assert info.status_reason.startswith(f"agent 0 failed: process {processes[1].pid} on ")
+        assert info.status_reason.endswith("; 1 still running")
+        processes[0].kill()
+        processes[0].wait()
+        assert wb.runs().set_index("id").loc[run_id, "status"] == "failed"
+    finally:
+        for p in processes:
+            p.kill()
+            p.wait()
+
+
+def test_looking_for_deaths_writes_nothing_when_all_is_well(wb: hydrorl.Workbench) -> None:
+    """Dashboards refresh every few seconds: a look is a read, not a write storm."""
+    run_id, _ = _run_with_agents(wb)
+    sleeper = _sleeper()
+    writes: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE", "BEGIN IMM")):
+            writes.append(statement)
+
+    try:
+        with wb.database.write() as s:
+            s.execute(sa.update(models.ProjectRun).values(**owner_columns(sleeper.pid)))
+        sa.event.listen(wb.database.engine, "before_cursor_execute", count)
+        for _ in range(20):
+            assert wb.reap() == []
+            wb.run(run_id)
+            wb.agents(run_id)
+        assert writes == []
+    finally:
+        sa.event.remove(wb.database.engine, "before_cursor_execute", count)
+        sleeper.kill()
+        sleeper.wait()
+
+
+# ---------------------------------------------------------------- curves (item 5)
+
+
+def _curve_ids(wb: hydrorl.Workbench, agent_ids: list[int]) -> list[int]:
+    def create(session) -> list[int]:  # noqa: ANN001
+        rows = [models.TrainStepData(agent_id=a, name="episode_reward") for a in agent_ids]
+        session.add_all(rows)
+        session.flush()
+        return [r.id for r in rows]
+
+    return wb.database.run_write(create)
+
+
+def _points(session, data_id: int, values: np.ndarray) -> None:  # noqa: ANN001
+    n = len(values)
+    bulk.insert_columns(
+        session,
+        models.TrainStepValue.__table__,  # type: ignore[arg-type]
+        ("data_id", "timestep", "wall_time", "value"),
+        (np.full(n, data_id), np.arange(n), np.full(n, time.time()), values),
+    )
+
+
+def test_live_curves_miss_no_point_when_ids_become_visible_out_of_order(
+    postgres_server: str,
+) -> None:
+    """Item 5: on PostgreSQL an agent's older transaction may commit after a newer one of
+    another agent; an incremental read by one id for the whole run skipped its points."""
+    wb = hydrorl.connect(postgres.new_database(postgres_server))
+    run_id, agent_ids = _run_with_agents(wb, agents=2)
+    slow, fast = _curve_ids(wb, agent_ids)
+    first = wb.curves(run_id)
+    with wb.database.write() as held:  # agent 0 takes its ids first, commits last
+        _points(held, slow, np.arange(5.0))
+        wb.database.run_write(lambda s: _points(s, fast, np.arange(5.0) + 100))
+        middle = wb.curves(run_id, after_id=first.attrs["watermark"])
+        assert middle["agent"].tolist() == [1] * 5
+    last = wb.curves(run_id, after_id=middle.attrs["watermark"])
+    assert last["agent"].tolist() == [0] * 5  # read by one id (max of agent 1's) they were lost
+    assert len(wb.curves(run_id, after_id=int(middle["id"].max()))) == 0
+    wb.close()
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import hydrorl
+    from hydrorl.db import bulk, models
+    wb = hydrorl.connect(sys.argv[1])
+    data_id, batches = int(sys.argv[2]), int(sys.argv[3])
+    for i in range(batches):
+        def write(session, i=i):
+            bulk.insert_columns(session, models.TrainStepValue.__table__,
+                                ("data_id", "timestep", "wall_time", "value"),
+                                (np.full(7, data_id), np.full(7, i), np.full(7, time.time()),
+                                 np.arange(7) + 10.0 * i))
+        wb.database.run_write(write)
+""")
+
+READER = textwrap.dedent("""
+    import sys, time
+    import hydrorl
+    wb = hydrorl.connect(sys.argv[1])
+    run_id, total = int(sys.argv[2]), int(sys.argv[3])
+    seen, watermark, deadline = set(), {}, time.monotonic() + 300
+    while len(seen) < total and time.monotonic() < deadline:
+        frame = wb.curves(run_id, after_id=watermark)
+        seen.update(frame["id"].tolist())
+        watermark = frame.attrs["watermark"]
+    print(len(seen))
+""")
+
+
+def test_incremental_readers_see_every_point_of_five_concurrent_writers(
+    wb: hydrorl.Workbench,
+) -> None:
+    run_id, agent_ids = _run_with_agents(wb, agents=5)
+    data_ids = _curve_ids(wb, agent_ids)
+    batches = 60
+    total = len(data_ids) * batches * 7
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, wb.url, str(run_id), str(total)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(3)
+    ]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, wb.url, str(d), str(batches)],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for d in data_ids
+    ]
+    for p in writers + readers:
+        p.wait(timeout=400)
+    assert [p.returncode for p in writers + readers] == [0] * 8, [
+        p.stderr.read() for p in writers + readers
+    ]
+    assert [int(p.stdout.read()) for p in readers] == [total] * 3
+    assert len(wb.curves(run_id)) == total
+
