@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -130,7 +129,9 @@ def test_work_of_another_host_has_a_start_up_grace_then_a_heartbeat_limit(
     assert reap(599) == []  # the agent is still within its start-up grace
     assert reap(601) == [("agent", agent_id)]
     reason = wb.agents(run_id)["status_reason"].iloc[0]
-    assert reason == "no heartbeat ever; queued since 2030-01-01 12:00:00 UTC (start-up grace 0:10:00)"
+    assert reason == (
+        "no heartbeat ever; queued since 2030-01-01 12:00:00 UTC (start-up grace 0:10:00)"
+    )
 
 
 def test_an_open_reader_sees_a_death_without_reconnecting(
@@ -300,4 +301,3 @@ def test_incremental_readers_see_every_point_of_five_concurrent_writers(
     ]
     assert [int(p.stdout.read()) for p in readers] == [total] * 3
     assert len(wb.curves(run_id)) == total
-
