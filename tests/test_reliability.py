@@ -6,8 +6,10 @@ processes and real databases; see ``benchmarks/reliability.py`` for the figures.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -23,6 +25,10 @@ from hydrorl.db.models import Status
 from hydrorl.jobs.liveness import owner_columns, process_start
 from hydrorl.jobs.reaper import reap_stale
 from tests import postgres
+from tests.conftest import TINY_TRAINING
+
+#: Five tiny agents (the design's default count), as the issue measured them.
+FIVE = {**TINY_TRAINING, "agents": 5, "n_envs": 2}
 
 
 def _run_with_agents(wb: hydrorl.Workbench, agents: int = 1) -> tuple[int, list[int]]:
@@ -301,3 +307,112 @@ def test_incremental_readers_see_every_point_of_five_concurrent_writers(
     ]
     assert [int(p.stdout.read()) for p in readers] == [total] * 3
     assert len(wb.curves(run_id)) == total
+
+
+# ---------------------------------------------------------------- real runs under load
+
+
+@pytest.fixture
+def loaded() -> object:
+    """Two CPU-bound processes beside the test, as on a user's busy 2-core machine."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    yield burners
+    for p in burners:
+        p.kill()
+        p.wait()
+
+
+@pytest.fixture
+def demo(wb: hydrorl.Workbench, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    monkeypatch.setenv("HYDRORL_REAP_INTERVAL_S", "1")
+    wb.setup_demo(scenarios=2, years=1)
+    yield wb
+    with wb.database.read() as session:  # nothing a failed test started outlives it
+        pids = [
+            p
+            for model in (models.ProjectRun, models.Agent)
+            for p in session.scalars(sa.select(model.pid).where(model.pid.is_not(None)))
+        ]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _learning(wb: hydrorl.Workbench, run_id: int, n: int, timeout: float = 600.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        agents = wb.agents(run_id)
+        assert wb.run(run_id).status in ("queued", "running"), (wb.run(run_id), agents)
+        if ((agents["status"] == "running") & agents["checkpoint_path"].notna()).sum() >= n:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"agents not learning after {timeout} s:\n{wb.agents(run_id)}")
+
+
+def test_five_agents_on_a_loaded_machine_start_and_stop_within_five_seconds(
+    demo: hydrorl.Workbench, loaded: object
+) -> None:
+    """Items 1 and 3: under load five agents take minutes to import torch and check in;
+    none is reaped meanwhile, and a stop settles the run within 5 s (measured: 9-33 s)."""
+    run = demo.start_training("Demo project", "Demo forecast", **{**FIVE, "timesteps": 10**7})
+    _learning(demo, run.id, 5)
+    asked = time.monotonic()
+    demo.stop(run.id)
+    assert demo.run(run.id).status == "stopping"  # from the very commit of the request
+    while demo.run(run.id).status != "stopped" and time.monotonic() - asked < 30:
+        time.sleep(0.1)
+    took = time.monotonic() - asked
+    assert demo.run(run.id).status == "stopped"
+    assert took <= 5.0, f"the run took {took:.1f} s to stop"
+    agents = demo.agents(run.id)
+    assert agents["status"].tolist() == ["stopped"] * 5
+    assert agents["checkpoint_path"].notna().all()
+
+
+def test_heartbeats_do_not_decide_for_processes_of_this_host(
+    demo: hydrorl.Workbench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A heartbeat delayed by load or by a long write elsewhere fails nothing: here the
+    heartbeats all but stop (one an hour) and count as stale after a second."""
+    monkeypatch.setenv("HYDRORL_HEARTBEAT_S", "3600")
+    monkeypatch.setenv("HYDRORL_STALE_AFTER_S", "1")
+    run = demo.start_training("Demo project", "Demo forecast", **{**TINY_TRAINING, "agents": 2})
+    info = demo.wait(run.id, timeout=600, poll=0.5)
+    assert info.status == "completed", (info.status_reason, info.error)
+
+
+@pytest.mark.parametrize("victim", ["agent", "supervisor", "group"])
+def test_a_killed_process_is_seen_by_an_open_reader(demo: hydrorl.Workbench, victim: str) -> None:
+    """Item 4: kill -9 of an agent, of the supervisor or of the whole process group (a
+    power loss) while a dashboard-like reader watches through the same workbench."""
+    run = demo.start_training(
+        "Demo project", "Demo forecast", **{**TINY_TRAINING, "timesteps": 10**7}
+    )
+    _learning(demo, run.id, 2)
+    with demo.database.read() as session:
+        supervisor = session.get(models.ProjectRun, run.id).pid
+    agent = int(demo.agents(run.id).loc[0, "pid"])
+    if victim == "agent":
+        os.kill(agent, signal.SIGKILL)
+    elif victim == "supervisor":
+        os.kill(supervisor, signal.SIGKILL)
+    else:
+        os.killpg(supervisor, signal.SIGKILL)  # its own session: the agents go with it
+    killed = time.monotonic()
+
+    def seen() -> bool:
+        info = demo.run(run.id)
+        agents = demo.agents(run.id)
+        if victim == "agent":
+            return agents.loc[0, "status"] == "failed" and "agent 0 failed" in info.status_reason
+        return info.status == "failed" and "gone" in info.status_reason
+
+    while not seen() and time.monotonic() - killed < 60:
+        time.sleep(0.2)
+    took = time.monotonic() - killed
+    assert seen(), (demo.run(run.id), demo.agents(run.id))
+    assert took <= 30.0
+    if victim == "group":
+        assert demo.agents(run.id)["status"].tolist() == ["failed", "failed"]
+    demo.stop(run.id)
+    assert demo.wait(run.id, timeout=60).done
