@@ -6,28 +6,63 @@ The handful of names a notebook needs::
     wb = hydrorl.connect()          # ~/.hydrorl/hydrorl.db, or $HYDRORL_DATABASE_URL
     wb.setup_demo()
     wb.forecast_data("Demo forecast")
+
+The names are handed on lazily (PEP 562): ``import hydrorl`` imports none of
+torch, Stable-Baselines3, gymnasium, pandas or SQLAlchemy, so that the CLI's
+``--help``, an HTTP client and the physics start in a fraction of a second.
+Each name's module is imported the first time the name is used.
 """
 
-from hydrorl.env import ENV_ID, CascadeEnv, CascadeVecEnv
-from hydrorl.errors import (
-    AlreadyExistsError,
-    DuplicateUploadError,
-    ForecastValidationError,
-    HydroRLError,
-    NotFoundError,
-    SystemValidationError,
-    ValidationError,
-)
-from hydrorl.evaluation import EvaluationResult, evaluate_policy
-from hydrorl.forecast import ForecastTable, read_forecast
-from hydrorl.physics import Cascade, Problem
-from hydrorl.physics.episode import EpisodeDesign
-from hydrorl.project import ALGORITHMS, TrainingSettings
-from hydrorl.system import HydroSystem, PowerStation, Reservoir
-from hydrorl.workbench import ForecastInfo, ProjectInfo, Workbench, connect
-from hydrorl.workbench_runs import RunInfo
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hydrorl.env import ENV_ID, CascadeEnv, CascadeVecEnv
+    from hydrorl.errors import (
+        AlreadyExistsError,
+        DuplicateUploadError,
+        ForecastValidationError,
+        HydroRLError,
+        NotFoundError,
+        SystemValidationError,
+        ValidationError,
+    )
+    from hydrorl.evaluation import EvaluationResult, evaluate_policy
+    from hydrorl.forecast import ForecastTable, read_forecast
+    from hydrorl.physics import Cascade, Problem
+    from hydrorl.physics.episode import EpisodeDesign
+    from hydrorl.project import ALGORITHMS, TrainingSettings
+    from hydrorl.system import HydroSystem, PowerStation, Reservoir
+    from hydrorl.workbench import ForecastInfo, ProjectInfo, Workbench, connect
+    from hydrorl.workbench_runs import RunInfo
 
 __version__ = "0.1.0"
+
+#: Where each public name lives (as in the imports above); the module is imported on first use.
+_SOURCES: dict[str, tuple[str, ...]] = {
+    "hydrorl.env": ("ENV_ID", "CascadeEnv", "CascadeVecEnv"),
+    "hydrorl.errors": (
+        "AlreadyExistsError",
+        "DuplicateUploadError",
+        "ForecastValidationError",
+        "HydroRLError",
+        "NotFoundError",
+        "SystemValidationError",
+        "ValidationError",
+    ),
+    "hydrorl.evaluation": ("EvaluationResult", "evaluate_policy"),
+    "hydrorl.forecast": ("ForecastTable", "read_forecast"),
+    "hydrorl.physics": ("Cascade", "Problem"),
+    "hydrorl.physics.episode": ("EpisodeDesign",),
+    "hydrorl.project": ("ALGORITHMS", "TrainingSettings"),
+    "hydrorl.system": ("HydroSystem", "PowerStation", "Reservoir"),
+    "hydrorl.workbench": ("ForecastInfo", "ProjectInfo", "Workbench", "connect"),
+    "hydrorl.workbench_runs": ("RunInfo",),
+}
+_LAZY = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "ALGORITHMS",
@@ -58,3 +93,21 @@ __all__ = [
     "connect",
     "read_forecast",
 ]
+
+if "gymnasium" in sys.modules:
+    # ``import gymnasium, hydrorl`` then ``gymnasium.make("hydrorl/Cascade-v0")`` keeps working;
+    # without gymnasium loaded, the id is registered when hydrorl.env is first imported.
+    importlib.import_module("hydrorl.env")
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hydrorl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
