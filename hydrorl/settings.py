@@ -80,3 +80,75 @@ def heartbeat_seconds() -> float:
 def max_agents() -> int:
     """The most agents one run may have (default 64): each is a process of its own."""
     return int(os.environ.get("HYDRORL_MAX_AGENTS", "64"))
+
+
+# ----------------------------------------------------------------- forecast uploads
+# Memory ceiling of an upload: about 2.3 x the stored values (scenarios x steps x 8 bytes x
+# 2: price and inflow) plus one chunk of rows, whatever the file's size on disk.
+
+
+def max_upload_bytes() -> int:
+    """The largest CSV or Parquet forecast file accepted (default 2 GiB)."""
+    return int(os.environ.get("HYDRORL_MAX_UPLOAD_BYTES", str(2 * 1024**3)))
+
+
+def max_forecast_rows() -> int:
+    """The most rows (scenarios x steps) one forecast may have (default 30 million).
+
+    This bounds the memory of an upload: 16 bytes per row are stored, about 37 are
+    held at the peak (480 MB stored, about 1.1 GB at the peak for 30 million rows).
+    """
+    return int(os.environ.get("HYDRORL_MAX_FORECAST_ROWS", "30000000"))
+
+
+def max_excel_bytes() -> int:
+    """The largest Excel (.xlsx) forecast file accepted (default 25 MB).
+
+    Excel parses about 100 times slower than CSV: larger forecasts belong in CSV or Parquet.
+    """
+    return int(os.environ.get("HYDRORL_MAX_EXCEL_BYTES", str(25 * 1000**2)))
+
+
+def max_excel_uncompressed_bytes() -> int:
+    """The most bytes an .xlsx may inflate to, summed over its parts (default 200 MB).
+
+    Checked on the sizes the zip declares, before the workbook is parsed: parsing time
+    grows with the inflated size (about 3-10 MB/s), and the zip reader never inflates a
+    part past its declared size.
+    """
+    return int(os.environ.get("HYDRORL_MAX_EXCEL_UNCOMPRESSED_BYTES", str(200 * 1000**2)))
+
+
+def max_excel_compression_ratio() -> float:
+    """The highest inflation ratio of any part of an .xlsx over 1 MB (default 100).
+
+    Spreadsheets of numbers compress 4-10 times; a far higher ratio is a zip bomb.
+    """
+    return float(os.environ.get("HYDRORL_MAX_EXCEL_COMPRESSION_RATIO", "100"))
+
+
+def max_abs_price_eur_mwh() -> float:
+    """Prices beyond +/- this (EUR/MWh, default 1e5) are refused as implausible
+    unless the upload allows implausible values (the highest market caps are 1e4)."""
+    return float(os.environ.get("HYDRORL_MAX_ABS_PRICE_EUR_MWH", "1e5"))
+
+
+def max_inflow_m3s() -> float:
+    """Inflows above this (m3/s, default 1e6) are refused as implausible unless the
+    upload allows implausible values (the Amazon's mouth carries about 2e5 m3/s)."""
+    return float(os.environ.get("HYDRORL_MAX_INFLOW_M3S", "1e6"))
+
+
+def upload_chunk_rows() -> int:
+    """Rows per read chunk and per write transaction of a forecast upload (default 50,000).
+
+    Each chunk of values is its own short committed transaction (a few tenths of a
+    second on SQLite), so that heartbeats and other writers never wait long behind it.
+    """
+    return max(1, int(os.environ.get("HYDRORL_UPLOAD_CHUNK_ROWS", "50000")))
+
+
+def staged_upload_max_age_seconds() -> float:
+    """Staged values of an upload older than this (default 6 h) are an interrupted
+    upload's leftovers, which the next upload (or ``sweep_staged_series``) deletes."""
+    return float(os.environ.get("HYDRORL_STAGED_UPLOAD_MAX_AGE_S", str(6 * 3600)))
