@@ -1,33 +1,41 @@
-"""Entry point of HydroRL's background processes: ``python -m hydrorl.worker KIND URL ID``.
+"""Entry point of HydroRL's background processes: ``python -m hydrorl.worker KIND ID``.
 
 KIND is ``supervisor`` (a training run), ``agent`` (one agent of it) or
-``evaluate`` (an evaluation run).  Users start these through the workbench
-(``start_training``, ``resume``, ``evaluate``), not by hand.
+``evaluate`` (an evaluation run); ID is the row of that run or agent.  The
+database URL comes from ``$HYDRORL_DATABASE_URL``, never from the command line:
+a command line (and the password in a URL) is visible to every user in ``ps``,
+a process's environment only to its owner.  Users start these through the
+workbench (``start_training``, ``resume``, ``evaluate``), not by hand.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+from hydrorl.settings import DATABASE_URL_ENV
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hydrorl.worker", description=__doc__)
     parser.add_argument("kind", choices=["supervisor", "agent", "evaluate"])
-    parser.add_argument("url")
     parser.add_argument("id", type=int)
     args = parser.parse_args(argv)
+    url = os.environ.get(DATABASE_URL_ENV)
+    if not url:
+        parser.error(f"${DATABASE_URL_ENV} must name the database (the workbench sets it)")
     if args.kind == "supervisor":
         from hydrorl.training.supervisor import supervise
 
-        return supervise(args.url, args.id)
+        return supervise(url, args.id)
     if args.kind == "agent":
         from hydrorl.training.agent import train_agent
 
-        return train_agent(args.url, args.id)
+        return train_agent(url, args.id)
     from hydrorl.training.evaluate import evaluate_run
 
-    return evaluate_run(args.url, args.id)
+    return evaluate_run(url, args.id)
 
 
 if __name__ == "__main__":
