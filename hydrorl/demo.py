@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from hydrorl.errors import ValidationError
 from hydrorl.forecast import ForecastTable
+from hydrorl.system import HydroSystem, PowerStation, Reservoir
 
 if TYPE_CHECKING:
     from hydrorl.physics import Problem
-from hydrorl.system import HydroSystem, PowerStation, Reservoir
 
 DEMO_SYSTEM_NAME = "Demo river"
 DEMO_FORECAST_NAME = "Demo forecast"
@@ -58,6 +59,22 @@ def demo_system() -> HydroSystem:
     ).validate()
 
 
+def check_demo_arguments(*, seed: int, scenarios: int, years: int, step_hours: int = 3) -> None:
+    """Refuse demo settings the generator cannot use, naming the argument and the fix."""
+    for name, value, least in (
+        ("seed", seed, 0),
+        ("scenarios", scenarios, 1),
+        ("years", years, 1),
+        ("step_hours", step_hours, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+            raise ValidationError(f"{name} must be a whole number >= {least}, got {value!r}")
+    if 24 % step_hours:
+        raise ValidationError(
+            f"step_hours must divide a day (1, 2, 3, 4, 6, 8, 12 or 24), got {step_hours!r}"
+        )
+
+
 def demo_forecast(
     *,
     seed: int = 0,
@@ -67,8 +84,7 @@ def demo_forecast(
     start: pd.Timestamp | str = DEMO_START,
 ) -> ForecastTable:
     """Synthetic price and inflow scenarios (see the module docstring)."""
-    if scenarios < 1 or years < 1 or step_hours < 1 or 24 % step_hours:
-        raise ValueError("need scenarios >= 1, years >= 1 and a step that divides 24 hours")
+    check_demo_arguments(seed=seed, scenarios=scenarios, years=years, step_hours=step_hours)
     start = pd.Timestamp(start)
     times = pd.date_range(
         start, start + pd.DateOffset(years=years), freq=f"{step_hours}h", inclusive="left"

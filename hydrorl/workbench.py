@@ -23,6 +23,7 @@ from hydrorl.db import forecasts as forecast_store
 from hydrorl.db import projects as project_store
 from hydrorl.db import systems as system_store
 from hydrorl.db.problems import load_problem
+from hydrorl.errors import NotFoundError
 from hydrorl.forecast import ForecastTable, read_forecast
 from hydrorl.physics import Problem
 from hydrorl.project import TrainingSettings
@@ -335,29 +336,49 @@ class Workbench(RunVerbs):
     # ------------------------------------------------------------------ demo
 
     def setup_demo(self, *, seed: int = 0, scenarios: int = 20, years: int = 5) -> dict[str, Any]:
-        """Create the demo system, forecast and project where missing; say what is there."""
-        created = []
-        names = set(self.systems()["name"])
-        if demo.DEMO_SYSTEM_NAME not in names:
-            self.create_system(demo.demo_system())
-            created.append("system")
-        if demo.DEMO_FORECAST_NAME not in set(self.forecasts(demo.DEMO_SYSTEM_NAME)["name"]):
+        """Create the demo system, forecast and project where missing; say what is there.
+
+        The arguments are checked before anything is written, and what is missing is
+        written in one transaction: a failure (or Ctrl-C) midway leaves no half demo.
+        """
+        demo.check_demo_arguments(seed=seed, scenarios=scenarios, years=years)
+        table = None
+        have_forecast = demo.DEMO_SYSTEM_NAME in set(self.systems()["name"]) and (
+            demo.DEMO_FORECAST_NAME in set(self.forecasts(demo.DEMO_SYSTEM_NAME)["name"])
+        )
+        if not have_forecast:
+            # Generated before the write transaction: other writers wait on it.
             table = demo.demo_forecast(seed=seed, scenarios=scenarios, years=years)
-            self.upload_forecast(
-                demo.DEMO_SYSTEM_NAME,
-                table,
-                demo.DEMO_FORECAST_NAME,
-                description=table.source_name,
-                allow_duplicate=True,
-            )
-            created.append("forecast")
-        if demo.DEMO_PROJECT_NAME not in set(self.projects(demo.DEMO_SYSTEM_NAME)["name"]):
-            self.create_project(
-                demo.DEMO_SYSTEM_NAME,
-                demo.DEMO_PROJECT_NAME,
-                description="PPO agents on the demo river",
-            )
-            created.append("project")
+        created = []
+        with self.database.write() as session:
+            try:
+                system_row = system_store.get_system(session, demo.DEMO_SYSTEM_NAME)
+            except NotFoundError:
+                system_row = system_store.add_system(session, demo.demo_system())
+                created.append("system")
+            forecasts = forecast_store.list_forecasts(session, system_row)
+            if demo.DEMO_FORECAST_NAME not in set(forecasts["name"]):
+                if table is None:  # deleted since we looked
+                    table = demo.demo_forecast(seed=seed, scenarios=scenarios, years=years)
+                forecast_store.add_forecast(
+                    session,
+                    system_row,
+                    table,
+                    demo.DEMO_FORECAST_NAME,
+                    description=table.source_name,
+                    allow_duplicate=True,
+                )
+                created.append("forecast")
+            projects = project_store.list_projects(session, system_row)
+            if demo.DEMO_PROJECT_NAME not in set(projects["name"]):
+                project_store.add_project(
+                    session,
+                    system_row,
+                    demo.DEMO_PROJECT_NAME,
+                    TrainingSettings().validate(),
+                    "PPO agents on the demo river",
+                )
+                created.append("project")
         return {
             "created": created,
             "system": self.system(demo.DEMO_SYSTEM_NAME),
