@@ -88,8 +88,11 @@ def max_agents() -> int:
 
 
 def max_upload_bytes() -> int:
-    """The largest CSV or Parquet forecast file accepted (default 2 GiB)."""
-    return int(os.environ.get("HYDRORL_MAX_UPLOAD_BYTES", str(2 * 1024**3)))
+    """The largest CSV or Parquet forecast file accepted (default 2 GB).
+
+    At most 2,147,483,647: ``Upload.size_bytes`` is a 32-bit integer on PostgreSQL.
+    """
+    return int(os.environ.get("HYDRORL_MAX_UPLOAD_BYTES", str(2 * 1000**3)))
 
 
 def max_forecast_rows() -> int:
