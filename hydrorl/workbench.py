@@ -165,31 +165,41 @@ class Workbench(RunVerbs):
         description: str = "",
         allow_duplicate: bool = False,
         file_name: str | None = None,
+        allow_implausible: bool = False,
     ) -> ForecastInfo:
-        """Validate and store a forecast for ``system`` in one transaction.
+        """Validate and store a forecast for ``system``; it is there all at once or not at all.
 
         ``source`` is a CSV, Parquet or Excel file, a DataFrame (format: see
-        :mod:`hydrorl.forecast`) or a ForecastTable.  On any error nothing is
-        written.  The same content uploaded twice raises DuplicateUploadError
-        unless ``allow_duplicate`` is true.  ``source`` may also be a file's bytes
-        (from a browser upload), with its ``file_name``.
+        :mod:`hydrorl.forecast`) or a ForecastTable.  Files are read in chunks
+        within the limits of :mod:`hydrorl.settings`; the values are written as a
+        staged upload in short transactions, and the forecast appears in one last
+        short one, so other processes never wait long (see
+        :func:`hydrorl.db.forecasts.store_forecast`).  On any error nothing is
+        left written.  The same content uploaded twice raises
+        DuplicateUploadError unless ``allow_duplicate`` is true; prices and
+        inflows beyond the plausible are refused unless ``allow_implausible``.
+        ``source`` may also be a file's bytes (from a browser upload), with its
+        ``file_name``.
         """
-        table = self.read_forecast(source, name=file_name)
+        if isinstance(source, ForecastTable):
+            table = source
+        else:
+            table = read_forecast(source, name=file_name, allow_implausible=allow_implausible)
         if name is None:
             name = Path(table.source_name).stem if table.source_format != "dataframe" else None
             if not name:
                 raise ValueError("name the forecast: name='...'")
-        with self.database.write() as session:
-            system_row = system_store.get_system(session, system)
-            row = forecast_store.add_forecast(
-                session,
-                system_row,
-                table,
-                name,
-                description=description,
-                allow_duplicate=allow_duplicate,
-            )
-            return _forecast_info(row)
+        forecast_id = forecast_store.store_forecast(
+            self.database,
+            system,
+            table,
+            name,
+            description=description,
+            allow_duplicate=allow_duplicate,
+            allow_implausible=allow_implausible,
+        )
+        with self.database.read() as session:
+            return _forecast_info(forecast_store.get_forecast(session, forecast_id))
 
     def forecasts(self, system: str | int | None = None) -> pd.DataFrame:
         """All forecasts (of one system if given)."""
