@@ -3,36 +3,117 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
+from urllib.parse import unquote
 
 from hydrorl.errors import HydroRLError
 
 if TYPE_CHECKING:
     from hydrorl.workbench import Workbench
 
+#: Exit status on Ctrl-C: 128 + SIGINT, as shells report a process stopped by it.
+EXIT_INTERRUPTED = 130
+#: Exit status on bad input or an unreachable database (argparse's own for bad arguments).
+EXIT_ERROR = 2
+#: Exit status on an unexpected error: a bug in HydroRL.
+EXIT_BUG = 1
+
+_EPILOG = """\
+exit status:
+  0    done
+  2    bad input (arguments, files, names) or a database that cannot be used:
+       one "hydrorl: error: ..." line on stderr, nothing half-written
+  130  interrupted (Ctrl-C): "hydrorl: interrupted"; every write is one
+       transaction, so nothing half-written either
+  1    a bug in HydroRL: "hydrorl: internal error: ..." (--traceback shows where)
+"""
+
+# "scheme://user:password@": the password part, for messages that quote a URL.
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^\s/]*@")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every refusal, a sub-command's too, reads ``hydrorl: error: ...`` (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"hydrorl: error: {message}\n")
+
+
+def _whole_number(least: int, most: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in ``[least, most]``, refused before anything runs."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < least or (most is not None and value > most):
+            bounds = f">= {least}" if most is None else f"between {least} and {most}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+
+    return parse
+
+
+def _database_url(text: str) -> str:
+    """An argparse type: an SQLite file path, or a URL SQLAlchemy can parse."""
+    if "://" not in text:
+        return text
+    import sqlalchemy as sa
+
+    try:
+        sa.make_url(text)
+    except (sa.exc.ArgumentError, ValueError) as e:
+        raise argparse.ArgumentTypeError(
+            _hide_passwords(f"not a database URL ({e}): {text}", text)
+        ) from None
+    return text
+
+
+def _hide_passwords(text: str, url: str | None) -> str:
+    """``text`` with the password of ``url`` and of any URL it quotes shown as ``***``."""
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    if url and (found := re.match(r"[^:]*://[^:/@]*:(.*)@", url)) and found.group(1):
+        for secret in {found.group(1), unquote(found.group(1))}:
+            # Not inside a word: a short password must not garble the rest of the message.
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
+    return text
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hydrorl", description=__doc__)
+    parser = _Parser(
+        prog="hydrorl",
+        description=__doc__,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--db",
         metavar="URL",
+        type=_database_url,
         default=None,
         help="SQLAlchemy URL or SQLite file path (default: $HYDRORL_DATABASE_URL or "
         "~/.hydrorl/hydrorl.db)",
     )
+    parser.add_argument(
+        "--traceback", action="store_true", help="show the full traceback of an error"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="create the embedded demo (system, forecast, project)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scenarios", type=int, default=20)
-    p.add_argument("--years", type=int, default=5)
+    p.add_argument("--seed", type=_whole_number(0), default=0)
+    p.add_argument("--scenarios", type=_whole_number(1), default=20)
+    p.add_argument("--years", type=_whole_number(1), default=5)
 
     sub.add_parser("info", help="summarise what the database holds")
 
     p = sub.add_parser("dashboard", help="serve the workbench dashboard (panel serve)")
-    p.add_argument("--port", type=int, default=5006)
+    p.add_argument("--port", type=_whole_number(0, 65535), default=5006)
     p.add_argument("--address", default="localhost")
     p.add_argument("--show", action="store_true", help="open it in a browser")
 
@@ -44,7 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("forecast")
     p.add_argument("--system", default=None)
-    p.add_argument("--scenarios", type=int, default=None, help="only the first N scenarios")
+    p.add_argument(
+        "--scenarios", type=_whole_number(1), default=None, help="only the first N scenarios"
+    )
 
     p = sub.add_parser("upload", help="upload a forecast file (CSV, Parquet, Excel) for a system")
     p.add_argument("system")
@@ -55,11 +138,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; errors end as one line on stderr and an exit status (see ``--help``)."""
     args = _parser().parse_args(argv)
-    from hydrorl.workbench import connect  # heavy imports only once the arguments are fine
-
     try:
-        wb = connect(args.db)
+        _run(args)
+    except KeyboardInterrupt:
+        print("hydrorl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:
+        if args.traceback:
+            raise
+        status, message = _describe(e)
+        print(f"hydrorl: {_hide_passwords(message, _url_in_use(args))}", file=sys.stderr)
+        return status
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    from hydrorl.workbench import connect  # heavy imports only for a command that needs them
+
+    with connect(args.db) as wb:
         if args.command == "demo":
             print(f"Setting up the demo in {wb.database!r} ...", flush=True)
             result = wb.setup_demo(seed=args.seed, scenarios=args.scenarios, years=args.years)
@@ -79,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "baselines":
             _print_baselines(wb, args)
         elif args.command == "upload":
+            print(f"Uploading {args.file} to {args.system!r} ...", flush=True)
             info = wb.upload_forecast(
                 args.system, args.file, args.name, allow_duplicate=args.allow_duplicate
             )
@@ -86,11 +185,50 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"Uploaded forecast {info.name!r}: {len(info.scenario_names)} scenarios x "
                 f"{info.n_steps} steps of {info.step} from {info.start_time}"
             )
-        wb.close()
-    except HydroRLError as e:
-        print(f"hydrorl: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+
+
+def _url_in_use(args: argparse.Namespace) -> str | None:
+    from hydrorl.settings import DATABASE_URL_ENV
+
+    return args.db or os.environ.get(DATABASE_URL_ENV)
+
+
+def _describe(error: Exception) -> tuple[int, str]:
+    """The exit status and the one message a user sees for ``error``."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")  # loaded if it can have raised
+    cause = error.__cause__
+    infrastructure: tuple[type[BaseException], ...] = (OSError, ImportError, UnicodeError)
+    if sa_exc is not None:
+        infrastructure += (sa_exc.SQLAlchemyError,)
+    if isinstance(error, HydroRLError):
+        text = str(error)
+        if isinstance(cause, infrastructure):
+            text = _one_line(text)
+        return EXIT_ERROR, f"error: {text}"
+    if sa_exc is not None and isinstance(error, sa_exc.SQLAlchemyError):
+        return EXIT_ERROR, f"error: database: {_one_line(str(error))}"
+    if isinstance(error, OSError):
+        if error.filename is not None and error.strerror:
+            return EXIT_ERROR, f"error: {error.filename}: {error.strerror}"
+        return EXIT_ERROR, f"error: {_one_line(str(error))}"
+    if isinstance(error, ImportError):
+        return EXIT_ERROR, (
+            f"error: a module this needs is not installed ({error}): install it "
+            f"(for a database URL: its driver)"
+        )
+    if isinstance(error, UnicodeError):
+        return EXIT_ERROR, f"error: a file is not UTF-8 text: {error}"
+    return EXIT_BUG, (
+        f"internal error: {type(error).__name__}: {_one_line(str(error))} "
+        f"(a bug in HydroRL: run again with --traceback and report what it shows)"
+    )
+
+
+def _one_line(text: str) -> str:
+    """A message on one line, without the SQL, parameters and link SQLAlchemy appends."""
+    for marker in ("\n[SQL:", "\n(Background on this error"):
+        text = text.split(marker, 1)[0]
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _serve(wb: Workbench, args: argparse.Namespace) -> None:
