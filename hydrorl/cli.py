@@ -134,6 +134,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--name", default=None, help="forecast name (default: the file name)")
     p.add_argument("--allow-duplicate", action="store_true")
+    p.add_argument(
+        "--allow-implausible",
+        action="store_true",
+        help="store prices beyond +/-1e5 EUR/MWh or inflows above 1e6 m3/s "
+        "(HYDRORL_MAX_ABS_PRICE_EUR_MWH, HYDRORL_MAX_INFLOW_M3S)",
+    )
     return parser
 
 
@@ -179,7 +185,11 @@ def _run(args: argparse.Namespace) -> None:
         elif args.command == "upload":
             print(f"Uploading {args.file} to {args.system!r} ...", flush=True)
             info = wb.upload_forecast(
-                args.system, args.file, args.name, allow_duplicate=args.allow_duplicate
+                args.system,
+                args.file,
+                args.name,
+                allow_duplicate=args.allow_duplicate,
+                allow_implausible=args.allow_implausible,
             )
             print(
                 f"Uploaded forecast {info.name!r}: {len(info.scenario_names)} scenarios x "
