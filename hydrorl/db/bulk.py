@@ -125,8 +125,8 @@ class WriteMeter:
     A diagnostic for tests and benchmarks (``with WriteMeter(db.engine) as m: ...;
     m.longest``).  The rows are the database's own count, so raw ``executemany``
     is counted too: SQLite's ``total_changes``, PostgreSQL's
-    ``pg_stat_xact_user_tables``.  Seconds run from the BEGIN (on SQLite, once
-    the write lock is held) to the COMMIT.
+    ``pg_stat_xact_user_tables``, read at BEGIN and COMMIT.  Seconds run from
+    the BEGIN (on SQLite, once the write lock is held) to the COMMIT.
     """
 
     def __init__(self, engine: sa.Engine) -> None:
@@ -178,8 +178,9 @@ class WriteMeter:
         return 0
 
     def _begin(self, connection: sa.Connection) -> None:
-        before = self._changes(connection) if connection.dialect.name == "sqlite" else 0
-        self._open[id(connection)] = (time.perf_counter(), before)
+        # A difference of two readings: PostgreSQL's counts also hold earlier transactions'
+        # until the backend next reports them.
+        self._open[id(connection)] = (time.perf_counter(), self._changes(connection))
 
     def _commit(self, connection: sa.Connection) -> None:
         start, before = self._open.pop(id(connection), (time.perf_counter(), 0))
