@@ -14,8 +14,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -416,3 +418,38 @@ def test_a_killed_process_is_seen_by_an_open_reader(demo: hydrorl.Workbench, vic
         assert demo.agents(run.id)["status"].tolist() == ["failed", "failed"]
     demo.stop(run.id)
     assert demo.wait(run.id, timeout=60).done
+
+
+def test_a_big_upload_beside_a_learning_run_fails_nothing(
+    demo: hydrorl.Workbench, tmp_path: Path
+) -> None:
+    """Item 2: a large CLI upload into the database a run writes to (measured: a 203 MB
+    file held the write lock 54-71 s and the run was failed, all its processes alive)."""
+    steps, scenarios = 8 * 365, 40  # about 5 MB of CSV, 233,600 values
+    rng = np.random.default_rng(0)
+    times = pd.date_range("2031-01-01", periods=steps, freq="3h").strftime("%Y-%m-%dT%H:%M")
+    csv = tmp_path / "big.csv"
+    with open(csv, "w") as f:
+        f.write("time,scenario,price,inflow\n")
+        for s in range(scenarios):
+            for t, p, q in zip(
+                times, rng.normal(45, 12, steps), rng.gamma(2, 30, steps), strict=True
+            ):
+                f.write(f"{t},B{s:02d},{p:.5f},{q:.5f}\n")
+    run = demo.start_training(
+        "Demo project", "Demo forecast", **{**TINY_TRAINING, "timesteps": 10**7}
+    )
+    _learning(demo, run.id, 2)
+    upload = subprocess.run(
+        [str(Path(sys.executable).with_name("hydrorl")), "--db", demo.url, "upload"]
+        + ["Demo river", str(csv), "--name", "big"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert upload.returncode == 0, upload.stderr
+    assert demo.forecast("big").n_steps == steps
+    assert demo.run(run.id).status == "running", demo.run(run.id)
+    assert demo.agents(run.id)["status"].tolist() == ["running", "running"]
+    demo.stop(run.id)
+    assert demo.wait(run.id, timeout=60).status == "stopped"
