@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from html import escape
-
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh options used below)
 import pandas as pd
@@ -11,6 +9,7 @@ import panel as pn
 import param
 
 from hydrorl.system import HydroSystem
+from hydrorl.ui.text import html_text, markdown_pane
 from hydrorl.workbench import Workbench
 
 
@@ -69,7 +68,7 @@ def cascade_svg(system: HydroSystem) -> str:
         )
         parts.append(
             f'<text x="{(x1 + 130 + x2) / 2}" y="{(y1 + y2) / 2 + 10}" '
-            f'text-anchor="middle">{escape(s.name)}</text>'
+            f'text-anchor="middle">{html_text(s.name)}</text>'
         )
         parts.append(
             f'<text x="{(x1 + 130 + x2) / 2}" y="{(y1 + y2) / 2 + 40}" fill="#777" '
@@ -80,7 +79,9 @@ def cascade_svg(system: HydroSystem) -> str:
         parts.append(
             f'<rect x="{x}" y="{y}" width="130" height="36" rx="8" fill="{fill}" stroke="#3b7dd8"/>'
         )
-        parts.append(f'<text x="{x + 65}" y="{y + 22}" text-anchor="middle">{escape(name)}</text>')
+        parts.append(
+            f'<text x="{x + 65}" y="{y + 22}" text-anchor="middle">{html_text(name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -118,7 +119,8 @@ class ForecastExplorer(pn.viewable.Viewer):
         names: list[str] = []
         if self.forecast is not None:
             names = list(self.workbench.forecast(self.forecast, self.system).scenario_names)
-        self.param.scenarios.objects = names
+        # MultiChoice shows its labels as HTML, and scenario names come from the file.
+        self.param.scenarios.objects = {html_text(n): n for n in names}
         self.scenarios = names[:3]
 
     @param.depends("system")
@@ -159,13 +161,13 @@ class ForecastExplorer(pn.viewable.Viewer):
         return pn.Row(
             controls,
             pn.Column(
-                pn.pane.Markdown("### Cascade"),
+                markdown_pane("### Cascade"),
                 self.cascade,
-                pn.pane.Markdown("### Reservoirs"),
+                markdown_pane("### Reservoirs"),
                 self.reservoirs,
-                pn.pane.Markdown("### Power stations"),
+                markdown_pane("### Power stations"),
                 self.power_stations,
-                pn.pane.Markdown("### Forecast (daily means)"),
+                markdown_pane("### Forecast (daily means)"),
                 self.plot,
                 sizing_mode="stretch_width",
             ),

@@ -8,6 +8,7 @@ import param
 
 from hydrorl.errors import HydroRLError
 from hydrorl.project import ALGORITHMS
+from hydrorl.ui.text import alert, markdown_pane, markdown_text
 from hydrorl.workbench import Workbench
 
 
@@ -21,6 +22,7 @@ class RunLauncher(pn.viewable.Viewer):
     timesteps = param.Integer(default=100_000, bounds=(1, None))
     run_id = param.Integer(default=None, allow_None=True, doc="The run started or selected last")
     message = param.String(default="")
+    failed = param.Boolean(default=False, doc="The message says what went wrong")
 
     def __init__(self, workbench: Workbench, **params: object) -> None:
         self.workbench = workbench
@@ -104,51 +106,55 @@ class RunLauncher(pn.viewable.Viewer):
                 start_volumes={n: w.value for n, w in self.volume_sliders.items()},
             )
         except HydroRLError as e:
-            self.message = f"Not started: {e}"
+            self._say(f"Not started: {e}", error=True)
             return None
         self.run_id = run.id
         self.reload_runs()
-        self.message = f"Run {run.id} started: {self.agents} agents in the background."
+        self._say(f"Run {run.id} started: {self.agents} agents in the background.")
         self.refresh()
         return run.id
 
     def stop(self, agent: int | None = None) -> None:
         if self.run_id is None:
-            self.message = "No run to stop."
+            self._say("No run to stop.", error=True)
             return
         try:
             self.workbench.stop(self.run_id, agent)
         except HydroRLError as e:
-            self.message = f"Not stopped: {e}"
+            self._say(f"Not stopped: {e}", error=True)
             return
         what = f"agent {agent} of run {self.run_id}" if agent is not None else f"run {self.run_id}"
-        self.message = f"Stop requested for {what}."
+        self._say(f"Stop requested for {what}.")
 
     def resume(self) -> None:
         """Go on with a stopped or failed run from its agents' last checkpoints."""
         if self.run_id is None:
-            self.message = "No run to resume."
+            self._say("No run to resume.", error=True)
             return
         try:
             self.workbench.resume(self.run_id)
         except HydroRLError as e:
-            self.message = f"Not resumed: {e}"
+            self._say(f"Not resumed: {e}", error=True)
             return
-        self.message = f"Run {self.run_id} resumed from its checkpoints."
+        self._say(f"Run {self.run_id} resumed from its checkpoints.")
         self.refresh()
 
     def evaluate(self) -> int | None:
         """Evaluate the run's best agent on every scenario of its forecast, in the background."""
         if self.run_id is None:
-            self.message = "No run to evaluate."
+            self._say("No run to evaluate.", error=True)
             return None
         try:
             evaluation = self.workbench.evaluate(self.run_id)
         except HydroRLError as e:
-            self.message = f"Not evaluated: {e}"
+            self._say(f"Not evaluated: {e}", error=True)
             return None
-        self.message = f"Evaluation {evaluation.id} of run {self.run_id} started."
+        self._say(f"Evaluation {evaluation.id} of run {self.run_id} started.")
         return evaluation.id
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.failed = error
+        self.message = text
 
     def refresh(self) -> None:
         if self.run_id is None:
@@ -160,12 +166,17 @@ class RunLauncher(pn.viewable.Viewer):
         self.param.trigger("message")
 
     @param.depends("message", "run_id")
-    def _message(self) -> pn.pane.Markdown:
+    def _message(self) -> pn.Column:
+        # Messages quote names and errors, the status line a run's reason: all shown as text.
+        said = markdown_pane(markdown_text(self.message))
+        if self.failed and self.message:
+            said = alert(self.message, "danger")
         status = ""
         if self.run_id is not None:
             info = self.workbench.run(self.run_id)
-            status = f"Run {info.id}: **{info.status}** {info.status_reason}"
-        return pn.pane.Markdown(f"{self.message}\n\n{status}")
+            reason = markdown_text(info.status_reason or "")
+            status = f"Run {info.id}: **{markdown_text(info.status)}** {reason}"
+        return pn.Column(said, markdown_pane(status), sizing_mode="stretch_width")
 
     def start_refresh(self) -> None:
         """Show the agents' progress every two seconds (one loop per launcher)."""

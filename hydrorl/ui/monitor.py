@@ -10,6 +10,7 @@ import panel as pn
 import param
 from scipy.signal import lfilter
 
+from hydrorl.ui.text import html_text
 from hydrorl.workbench import Workbench
 
 _COLUMNS = ["timestep", "wall_time", "value", "smooth"]
@@ -131,8 +132,8 @@ class TrainingMonitor(pn.viewable.Viewer):
         """Offer every other training run for comparison."""
         runs = self.workbench.runs()
         runs = runs[runs["kind"] == "train"] if not runs.empty else runs
-        options = {
-            f"run {r.id} · {r.project} · {r.status}": int(r.id)
+        options = {  # (MultiChoice shows its labels as HTML: the project's name is escaped)
+            html_text(f"run {r.id} · {r.project} · {r.status}"): int(r.id)
             for r in runs.itertuples()
             if r.id != self.run_id
         }

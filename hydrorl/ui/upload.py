@@ -11,6 +11,7 @@ import param
 from hydrorl.errors import HydroRLError
 from hydrorl.forecast import ForecastTable
 from hydrorl.ui.forecast_explorer import daily_means, forecast_plot
+from hydrorl.ui.text import alert, markdown_pane
 from hydrorl.workbench import ForecastInfo, Workbench
 
 
@@ -125,10 +126,10 @@ class ForecastUpload(pn.viewable.Viewer):
     @param.depends("message", "error")
     def _status(self) -> pn.viewable.Viewable:
         if self.error:
-            return pn.pane.Alert(self.error, alert_type="danger")
+            return alert(self.error, "danger")  # it quotes the file's name and cells
         if self.message:
-            return pn.pane.Alert(self.message, alert_type="success")
-        return pn.pane.Markdown("Columns: `time, scenario, price, inflow` (EUR/MWh, m³/s).")
+            return alert(self.message, "success")
+        return markdown_pane("Columns: `time, scenario, price, inflow` (EUR/MWh, m³/s).")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
