@@ -19,7 +19,7 @@ scenario.  CSV, Parquet and Excel (``.xlsx``, first sheet) files are read, as is
 a pandas DataFrame in the same layout.
 
 Files are read in chunks of :func:`~hydrorl.settings.upload_chunk_rows` rows and
-hashed as they stream, so an upload holds about 2.3 times its stored values (16
+hashed as they stream, so an upload holds under 3 times its stored values (16
 bytes a row) at its peak, never the file itself.  The limits (file sizes, an
 Excel file's inflated size, rows, plausible magnitudes) are the process-wide
 settings of :mod:`hydrorl.settings`; each refusal names the limit and its

@@ -181,6 +181,8 @@ class Workbench(RunVerbs):
         ``source`` may also be a file's bytes (from a browser upload), with its
         ``file_name``.
         """
+        if name is not None:  # before a large file is read
+            forecast_store.check_name("forecast name", name)
         if isinstance(source, ForecastTable):
             table = source
         else:

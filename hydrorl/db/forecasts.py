@@ -58,21 +58,26 @@ NAME_LIMITS = {
 }
 
 
+def check_name(field: str, value: str, where: str = "") -> None:
+    """Refuse a name longer than its column (``field`` is a key of NAME_LIMITS)."""
+    limit = NAME_LIMITS[field]
+    if len(value) > limit:
+        raise ForecastValidationError(
+            f"{where}the {field} {value[:40]!r}... has {len(value)} characters; at most "
+            f"{limit} are allowed"
+        )
+
+
 def check_names(table: ForecastTable, name: str) -> None:
     """Refuse names longer than their columns, alike on every backend, before anything is written.
 
     (SQLite would store them whole, PostgreSQL refuse them mid-upload.)
     """
-    named = [("forecast name", name), ("file name", table.source_name)]
-    named += [("scenario name", s) for s in table.scenario_names]
-    for field, value in named:
-        limit = NAME_LIMITS[field]
-        if len(value) > limit:
-            where = f"{table.source_name[:60]}: " if field != "file name" else ""
-            raise ForecastValidationError(
-                f"{where}the {field} {value[:40]!r}... has {len(value)} characters; at most "
-                f"{limit} are allowed"
-            )
+    where = f"{table.source_name[:60]}: "
+    check_name("file name", table.source_name)
+    check_name("forecast name", name, where)
+    for scenario in table.scenario_names:
+        check_name("scenario name", scenario, where)
 
 
 def find_duplicate(session: Session, content_hash: str) -> models.Forecast | None:
