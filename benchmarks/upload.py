@@ -17,13 +17,25 @@ the same folder, three ways of getting the same values into the same
 It prints values/s for each and the ratios HydroRL/executemany (aim >= 0.5) and
 HydroRL/to_sql (aim >= 3) for both to_sql paths, then the time to read one scenario back into numpy.
 Best of ``--repeat`` runs each, since these machines are noisy.
+
+Then it uploads a large generated CSV (``--csv-scenarios`` of the demo forecast, 5
+years 3-hourly) through ``Workbench.upload_forecast`` in a fresh process and prints
+the upload's peak memory (resident set above the process's after a small warm-up
+upload, so that loading modules is not counted) per MB
+of file and per MB of stored values (aim <= 3), and the longest write transaction of
+the upload (rows and seconds, from ``WriteMeter``) against the yardstick measured in
+the same process: raw ``executemany`` of all the forecast's values in one
+transaction, the least a one-transaction upload would hold the write lock.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 import hydrorl
-from hydrorl.db import create_engine
+from hydrorl.db import bulk, create_engine
 from hydrorl.demo import demo_forecast, demo_system
 
 
@@ -132,11 +144,89 @@ def time_read_scenario(folder: Path, frame: pd.DataFrame, repeat: int) -> list[f
     return times
 
 
+def _status_mb(field: str) -> float:
+    """A memory figure of this process (Linux): VmRSS now, VmHWM its peak."""
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith(f"{field}:"))
+    return kb / 1024
+
+
+def _reset_peak() -> None:
+    # From here VmHWM counts anew (ru_maxrss cannot: Linux keeps the parent's across exec).
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def measure_large_upload(folder: Path, csv: Path) -> dict[str, float]:
+    """In this (fresh) process: upload ``csv``, its peak memory and its longest transaction."""
+    wb, _ = _fresh(folder, "large")
+    # A small upload first, so that the modules it loads (pyarrow for pandas' strings, ...)
+    # are in the baseline rather than counted as the large upload's memory.
+    small = folder / "small.csv"
+    demo_forecast(scenarios=2, years=1).to_frame().to_csv(small, index=False)
+    wb.upload_forecast(demo_system().name, small, "small")
+    _reset_peak()
+    before = _status_mb("VmRSS")
+    start = time.perf_counter()
+    with bulk.WriteMeter(wb.database.engine) as meter:
+        info = wb.upload_forecast(demo_system().name, csv, "large")
+    seconds = time.perf_counter() - start
+    peak = _status_mb("VmHWM")
+    table = wb.forecast_table("large")
+    wb.close()
+    rows = _rows(table)
+    yardstick = time_executemany(folder, rows)
+    return {
+        "file_mb": csv.stat().st_size / 2**20,
+        "stored_mb": table.row_count * 16 / 2**20,
+        "peak_mb": max(peak - before, 0.0),
+        "seconds": seconds,
+        "transactions": len(meter.writes),
+        "longest_rows": meter.longest.rows,
+        "longest_s": meter.longest.seconds,
+        "most_rows": meter.most_rows.rows,
+        "values": len(rows[0]),
+        "yardstick_s": yardstick,
+        "scenarios": len(info.scenario_names),
+    }
+
+
+def report_large_upload(folder: Path, scenarios: int) -> None:
+    csv = folder / "large.csv"
+    demo_forecast(scenarios=scenarios).to_frame().to_csv(csv, index=False)
+    child = subprocess.run(
+        [sys.executable, __file__, "--measure-large", str(folder), str(csv)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    m = json.loads(child.stdout.strip().splitlines()[-1])
+    print(
+        f"large CSV upload: {m['scenarios']} scenarios, {m['file_mb']:.0f} MiB file, "
+        f"{m['stored_mb']:.0f} MiB of values, {m['seconds']:.1f} s\n"
+        f"  peak memory {m['peak_mb']:.0f} MiB: {m['peak_mb'] / m['file_mb']:.2f} MiB per MiB "
+        f"of file, {m['peak_mb'] / m['stored_mb']:.2f} x the stored values (aim <= 3)\n"
+        f"  {m['transactions']} write transactions; the longest {m['longest_rows']:,} rows in "
+        f"{m['longest_s']:.3f} s (the largest {m['most_rows']:,} rows); yardstick, one "
+        f"executemany of all {m['values']:,} values: {m['yardstick_s']:.2f} s; longest / "
+        f"yardstick = {m['longest_s'] / m['yardstick_s']:.3f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenarios", type=int, nargs="+", default=[20, 100])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--csv-scenarios", type=int, default=100, help="scenarios of the large CSV (0: skip)"
+    )
+    parser.add_argument(
+        "--measure-large", nargs=2, metavar=("FOLDER", "CSV"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
+    if args.measure_large:
+        print(json.dumps(measure_large_upload(*map(Path, args.measure_large))))
+        return
 
     print(
         f"{'scenarios':>9} {'values':>10} {'hydrorl/s':>11} {'executemany/s':>14} "
@@ -170,6 +260,8 @@ def main() -> None:
             f"read one scenario (2 x 14,608 values) into numpy: median "
             f"{statistics.median(reads) * 1e3:.1f} ms, best {min(reads) * 1e3:.1f} ms"
         )
+        if args.csv_scenarios:
+            report_large_upload(folder, args.csv_scenarios)
 
 
 if __name__ == "__main__":
