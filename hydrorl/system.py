@@ -75,6 +75,12 @@ class HydroSystem:
         where = f"system {self.name!r}"
         if not isinstance(self.name, str) or not self.name.strip():
             raise SystemValidationError("the system needs a non-empty name")
+        if len(self.name) > NAME_MAX_CHARS:
+            raise SystemValidationError(
+                f"the system name is {len(self.name)} characters long; at most {NAME_MAX_CHARS}"
+            )
+        if not isinstance(self.description, str):
+            raise SystemValidationError(f"{where}: description must be text")
         if not self.reservoirs:
             raise SystemValidationError(f"{where}: it has no reservoirs; add at least one")
         seen: set[str] = set()
@@ -259,9 +265,17 @@ class HydroSystem:
             path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
 
 
+#: The longest name (characters) of a system, reservoir or station: what every backend stores.
+NAME_MAX_CHARS = 200
+
+
 def _check_name(name: object, at: str, seen: set[str], what: str) -> None:
     if not isinstance(name, str) or not name.strip():
         raise SystemValidationError(f"{at}: the {what} needs a non-empty name, got {name!r}")
+    if len(name) > NAME_MAX_CHARS:
+        raise SystemValidationError(
+            f"{at}: the {what} name is {len(name)} characters long; at most {NAME_MAX_CHARS}"
+        )
     if name in seen:
         raise SystemValidationError(f"{at}: {what} name {name!r} is used twice")
     seen.add(name)

@@ -91,3 +91,23 @@ def test_an_imitating_policy_is_larger_and_learns_slower_unless_told_otherwise()
     assert mine["learning_rate"] == 3e-4
     mine["policy_kwargs"]["net_arch"].append(8)  # SB3's A2C writes into policy_kwargs: a copy
     assert TrainingSettings().resolved().hyperparameters["policy_kwargs"]["net_arch"] == [256, 256]
+
+
+def test_names_too_long_for_any_backend_are_refused_alike(wb: hydrorl.Workbench) -> None:
+    """On PostgreSQL a 201-character name was a DataError with the SQL; on SQLite it was
+    stored.  Both refuse it now, naming the field, and nothing is written."""
+    from tests.conftest import two_reservoir_system
+
+    long = "x" * 201
+    spec = two_reservoir_system().to_dict()
+    with pytest.raises(hydrorl.SystemValidationError, match="system name is 201 characters"):
+        wb.create_system({**spec, "name": long})
+    reservoirs = [{**spec["reservoirs"][0], "name": long}, spec["reservoirs"][1]]
+    with pytest.raises(hydrorl.SystemValidationError, match="reservoir name is 201 characters"):
+        wb.create_system({**spec, "reservoirs": reservoirs})
+    assert wb.systems().empty
+    wb.create_system(spec)
+    with pytest.raises(hydrorl.ValidationError, match="project name is 201 characters"):
+        wb.create_project("Twin", long)
+    assert wb.projects().empty
+    wb.create_project("Twin", "x" * 200)  # the limit itself is fine everywhere

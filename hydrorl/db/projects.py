@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from hydrorl.db import models
-from hydrorl.errors import AlreadyExistsError, NotFoundError
+from hydrorl.errors import AlreadyExistsError, NotFoundError, ValidationError
 from hydrorl.project import TrainingSettings
 
 
@@ -20,6 +20,9 @@ def add_project(
 ) -> models.Project:
     if not name or not name.strip():
         raise AlreadyExistsError("a project needs a non-empty name")
+    limit = models.Project.name.type.length  # type: ignore[attr-defined]
+    if len(name) > limit:
+        raise ValidationError(f"the project name is {len(name)} characters long; at most {limit}")
     settings.validate()
     taken = sa.select(models.Project.id).where(
         models.Project.system_id == system.id, models.Project.name == name
