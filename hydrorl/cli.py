@@ -27,8 +27,8 @@ exit status:
   0    done
   2    bad input (arguments, files, names) or a database that cannot be used:
        one "hydrorl: error: ..." line on stderr, nothing half-written
-  130  interrupted (Ctrl-C): "hydrorl: interrupted"; every write is one
-       transaction, so nothing half-written either
+  130  interrupted (Ctrl-C): "hydrorl: interrupted"; what it was writing is
+       rolled back (an upload's staged values are removed)
   1    a bug in HydroRL: "hydrorl: internal error: ..." (--traceback shows where)
 """
 
