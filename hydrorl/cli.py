@@ -98,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_database_url,
         default=None,
         help="SQLAlchemy URL or SQLite file path (default: $HYDRORL_DATABASE_URL or "
-        "~/.hydrorl/hydrorl.db)",
+        "~/.hydrorl/hydrorl.db); give a URL with a password in $HYDRORL_DATABASE_URL "
+        "instead: every user can read a command line (ps)",
     )
     parser.add_argument(
         "--traceback", action="store_true", help="show the full traceback of an error"
