@@ -34,14 +34,19 @@ def episode_plots(series: pd.DataFrame) -> hv.Layout:
     width = {"responsive": True, "height": 220}
     layers = []
     for column in daily.columns:
-        if "volume_mm3:" in column:
-            who = column.split(":volume")[0] if column.count(":") > 1 else "agent"
+        # "volume_mm3:<reservoir>" (the agent) or "<who>:volume_mm3:<reservoir>": a
+        # reservoir's name may hold colons of its own.
+        if column.startswith("volume_mm3:"):
+            who, reservoir = "agent", column.removeprefix("volume_mm3:")
+        else:
+            who, _, reservoir = column.partition(":volume_mm3:")
+        if reservoir:
             layers.append(
                 hv.Curve(
                     (daily.index, daily[column]),
                     "time",
                     "volume (Mm³)",
-                    label=f"{who}: {column.rsplit(':', 1)[1]}",
+                    label=f"{who}: {reservoir}",
                 )
             )
     volumes = hv.Overlay(layers).opts(title="Volumes", legend_position="right", **width)
