@@ -8,7 +8,8 @@ The handful of names a notebook needs::
     wb.forecast_data("Demo forecast")
 
 The names are handed on lazily (PEP 562): ``import hydrorl`` imports none of
-torch, Stable-Baselines3, gymnasium, pandas or SQLAlchemy, so that the CLI's
+torch, Stable-Baselines3, pandas or SQLAlchemy (only gymnasium, to register the
+environment's id), so that the CLI's
 ``--help``, an HTTP client and the physics start in a fraction of a second.
 Each name's module is imported the first time the name is used.
 """
@@ -16,7 +17,6 @@ Each name's module is imported the first time the name is used.
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -94,10 +94,8 @@ __all__ = [
     "read_forecast",
 ]
 
-if "gymnasium" in sys.modules:
-    # ``import gymnasium, hydrorl`` then ``gymnasium.make("hydrorl/Cascade-v0")`` keeps working;
-    # without gymnasium loaded, the id is registered when hydrorl.env is first imported.
-    importlib.import_module("hydrorl.env")
+# The gymnasium id, registered whatever the import order (gymnasium only, no torch).
+importlib.import_module("hydrorl.env.registration")
 
 
 def __getattr__(name: str) -> Any:

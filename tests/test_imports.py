@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-#: What the root, the CLI's ``--help`` and the physics must not import.
-HEAVY = ("torch", "stable_baselines3", "gymnasium", "scipy", "panel", "bokeh")
+#: What the root, the CLI's ``--help`` and the physics must not import (the root imports
+#: gymnasium only to register the environment's id, whatever the import order).
+HEAVY = ("torch", "stable_baselines3", "scipy", "panel", "bokeh")
 #: What needs a database or a DataFrame; the root imports neither.
 DATA = ("pandas", "sqlalchemy")
 
@@ -35,6 +36,12 @@ def test_import_hydrorl_imports_no_heavy_package() -> None:
 def test_physics_imports_numpy_only() -> None:
     loaded = imported_by("import hydrorl.physics, hydrorl.physics.episode")
     assert loaded.isdisjoint(HEAVY + DATA), loaded & set(HEAVY + DATA)
+
+
+def test_the_environment_id_is_registered_whatever_the_import_order() -> None:
+    for code in ("import hydrorl, gymnasium", "import gymnasium, hydrorl"):
+        loaded = imported_by(f"{code}\ngymnasium.make('hydrorl/Cascade-v0').reset(seed=0)")
+        assert loaded.isdisjoint({"torch", "stable_baselines3"})
 
 
 def test_the_workbench_and_the_gymnasium_env_need_no_torch() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -36,7 +37,12 @@ def load_problem(
         table.scenario_names,
         water_price_eur_mwh=stats["price_mean"],
     )
-    return dataclasses.replace(problem, **stats)
+    return dataclasses.replace(
+        problem,
+        price_mean=stats["price_mean"],
+        price_std=stats["price_std"],
+        inflow_mean=stats["inflow_mean"],
+    )
 
 
 def forecast_statistics(session: Session, forecast: models.Forecast) -> dict[str, float]:
@@ -44,7 +50,7 @@ def forecast_statistics(session: Session, forecast: models.Forecast) -> dict[str
     and step of ``forecast`` (computed by the database: nothing big is read)."""
     v, link = models.TimeDataValue, models.SeriesLink
 
-    def moments(series_column: sa.ColumnElement[int]) -> tuple[float, float]:
+    def moments(series_column: Any) -> tuple[float, float]:
         ids = sa.select(series_column).where(link.forecast_id == forecast.id)
         mean, square = session.execute(
             sa.select(sa.func.avg(v.value), sa.func.avg(v.value * v.value)).where(

@@ -1,7 +1,6 @@
 """Gymnasium and Stable-Baselines3 adapters over the batched physics.
 
-Importing this module registers ``hydrorl/Cascade-v0`` (so does ``import
-hydrorl`` when gymnasium is imported before it)::
+``import hydrorl`` registers ``hydrorl/Cascade-v0`` (see ``registration``)::
 
     import gymnasium, hydrorl
     env = gymnasium.make("hydrorl/Cascade-v0")                 # the embedded demo
@@ -15,18 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import gymnasium
-
 from hydrorl.env.cascade_env import CascadeEnv
 
 if TYPE_CHECKING:
     from hydrorl.env.vec_env import CascadeVecEnv
 
-ENV_ID = "hydrorl/Cascade-v0"
-ENTRY_POINT = "hydrorl.env.cascade_env:CascadeEnv"
-
-if ENV_ID not in gymnasium.registry:
-    gymnasium.register(id=ENV_ID, entry_point=ENTRY_POINT)
+from hydrorl.env.registration import ENV_ID
 
 __all__ = ["ENV_ID", "CascadeEnv", "CascadeVecEnv"]
 

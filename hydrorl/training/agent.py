@@ -320,7 +320,7 @@ def _prepare(
         agent_id,
         run_id,
         run_folder(url, run_id) / f"agent-{index}",
-        env.venv.episodes.reward_scale,
+        env.venv.episodes.reward_scale,  # type: ignore[attr-defined]
         checkpoint_seconds=settings.checkpoint_seconds,
         parent_pid=parent_pid,
     )
