@@ -49,8 +49,8 @@ FIVE = {**TINY_TRAINING, "agents": 5, "n_envs": 2, "timesteps": 10**7}
 READER = textwrap.dedent("""
     import sys, time
     import hydrorl
-    wb = hydrorl.connect(sys.argv[1])
-    run_id, seen, watermark = int(sys.argv[2]), set(), {}
+    wb = hydrorl.connect()  # $HYDRORL_DATABASE_URL
+    run_id, seen, watermark = int(sys.argv[1]), set(), {}
     while True:
         done = wb.run(run_id).done
         frame = wb.curves(run_id, None, after_id=watermark)
@@ -65,7 +65,7 @@ READER = textwrap.dedent("""
 UPLOADER = textwrap.dedent("""
     import resource, subprocess, sys, time
     started = time.monotonic()
-    code = subprocess.call([sys.argv[1], "--db", sys.argv[2], "upload", "Demo river", sys.argv[3],
+    code = subprocess.call([sys.argv[1], "upload", "Demo river", sys.argv[2],
                             "--name", "big upload"])
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(code, time.monotonic() - started, peak_kib)
@@ -123,7 +123,10 @@ def busy_run(wb: hydrorl.Workbench, csv: Path) -> dict[str, float | str]:
     run = wb.start_training("Demo project", "Demo forecast", **FIVE)
     readers = [
         subprocess.Popen(
-            [sys.executable, "-c", READER, wb.url, str(run.id)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", READER, str(run.id)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "HYDRORL_DATABASE_URL": wb.url},
         )
         for _ in range(3)
     ]
@@ -131,10 +134,11 @@ def busy_run(wb: hydrorl.Workbench, csv: Path) -> dict[str, float | str]:
     print(f"  5 agents learning after {start_up:.0f} s; uploading", flush=True)
     cli = str(Path(sys.executable).with_name("hydrorl"))
     uploader = subprocess.run(
-        [sys.executable, "-c", UPLOADER, cli, wb.url, str(csv)],
+        [sys.executable, "-c", UPLOADER, cli, str(csv)],
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "HYDRORL_DATABASE_URL": wb.url},
     )
     code, upload_s, peak_kib = uploader.stdout.split()
     print(f"  upload done in {float(upload_s):.0f} s; stopping", flush=True)

@@ -38,5 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     return evaluate_run(url, args.id)
 
 
+def _exit(code: int) -> None:
+    """End the process at once: the work has reported and committed, and tearing down
+    torch and its threads takes seconds that nobody should wait for (a supervisor
+    waiting for its agents, a machine shutting down)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

@@ -441,11 +441,12 @@ def test_a_big_upload_beside_a_learning_run_fails_nothing(
     )
     _learning(demo, run.id, 2)
     upload = subprocess.run(
-        [str(Path(sys.executable).with_name("hydrorl")), "--db", demo.url, "upload"]
-        + ["Demo river", str(csv), "--name", "big"],
+        [str(Path(sys.executable).with_name("hydrorl")), "upload", "Demo river", str(csv)]
+        + ["--name", "big"],
         capture_output=True,
         text=True,
         timeout=600,
+        env={**os.environ, "HYDRORL_DATABASE_URL": demo.url},  # never a URL on a command line
     )
     assert upload.returncode == 0, upload.stderr
     assert demo.forecast("big").n_steps == steps
