@@ -243,7 +243,10 @@ class HydroSystem:
         path = Path(path)
         if not path.is_file():
             raise SystemValidationError(f"{path}: no such file")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise SystemValidationError(f"{path}: not UTF-8 text at byte {e.start}") from e
         try:
             if path.suffix.lower() == ".json":
                 data = json.loads(text)

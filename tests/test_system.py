@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import hydrorl
+from hydrorl.errors import SystemValidationError
 from hydrorl.system import HydroSystem, PowerStation, Reservoir
 from tests.conftest import two_reservoir_system
 
@@ -208,4 +209,11 @@ def test_json_file_with_wrong_types(tmp_path: Path) -> None:
         hydrorl.SystemValidationError,
         match=r"power_stations\[0\] \('Top PS'\): max_discharge_m3s must be a number",
     ):
+        HydroSystem.from_file(path)
+
+
+def test_a_system_file_that_is_not_text_is_refused_with_its_name(tmp_path: Path) -> None:
+    path = tmp_path / "river.yaml"
+    path.write_bytes(b"name: R\n\xff\xfe\x00 binary")
+    with pytest.raises(SystemValidationError, match=r"river.yaml: not UTF-8 text at byte 8"):
         HydroSystem.from_file(path)
