@@ -33,7 +33,7 @@ from hydrorl.ui import (
     TrainingMonitor,
     WorkbenchApp,
 )
-from hydrorl.ui.text import markdown_pane, markdown_text
+from hydrorl.ui.text import alert, html_text, text_pane
 from tests.conftest import long_forecast
 
 #: Markup a browser would run, Markdown that would make a link, emphasis and a formula.
@@ -195,6 +195,8 @@ class _Markup(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.add(tag)
+        if tag == "br":
+            self.text.append("\n")
         self.attributes += [(name, value or "") for name, value in attrs]
 
     def handle_data(self, data: str) -> None:
@@ -240,8 +242,12 @@ def shown_text(root: Model) -> str:
     for model in root.references():
         kind = type(model).__name__
         if type(model).__module__ == "panel.models.markup" and hasattr(model, "text"):
-            # Panel sends a pane's HTML escaped once; the page puts it in innerHTML.
-            shown.append(_checked_html(html.unescape(model.text or "")))
+            # Panel sends a pane's HTML escaped once; the page puts it in innerHTML, and
+            # unless told not to, MathJax turns what it finds between $$ or \( \) into formulas.
+            source = html.unescape(model.text or "")
+            if not model.disable_math:
+                assert "$" not in source and "\\" not in source, source
+            shown.append(_checked_html(source))
         elif isinstance(model, MultiChoice):  # Choices.js puts labels in innerHTML
             for label in _strings(model.options):
                 assert "<" not in label, label
@@ -260,9 +266,9 @@ def render(component: object) -> str:
 
 
 def test_the_escaping_helper_keeps_every_character() -> None:
-    text = f"{EVIL}\n    indented # no heading\n- no list\n1. none"
-    shown = render(markdown_pane(markdown_text(text)))
-    assert shown.replace("\xa0", " ").strip() == text
+    text = f"{EVIL} \\(x\\) `code`\n    indented # no heading\n\n- no list\n1. none"
+    for pane in (text_pane(html_text(text)), alert(text)):
+        assert render(pane).strip().replace("\xa0", " ") == text
 
 
 def test_the_explorer_shows_hostile_names_as_text(wb: hydrorl.Workbench) -> None:

@@ -8,7 +8,6 @@ from hydrorl.ui.episodes import EpisodeBrowser
 from hydrorl.ui.forecast_explorer import ForecastExplorer
 from hydrorl.ui.launcher import RunLauncher
 from hydrorl.ui.monitor import TrainingMonitor
-from hydrorl.ui.text import markdown_pane
 from hydrorl.ui.upload import ForecastUpload
 from hydrorl.workbench import Workbench
 
@@ -54,5 +53,5 @@ class WorkbenchApp(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
-            markdown_pane("# HydroRL workbench"), self.tabs, sizing_mode="stretch_width"
+            pn.pane.Markdown("# HydroRL workbench"), self.tabs, sizing_mode="stretch_width"
         )

@@ -9,7 +9,7 @@ import panel as pn
 import param
 
 from hydrorl.system import HydroSystem
-from hydrorl.ui.text import html_text, markdown_pane
+from hydrorl.ui.text import html_text
 from hydrorl.workbench import Workbench
 
 
@@ -161,13 +161,13 @@ class ForecastExplorer(pn.viewable.Viewer):
         return pn.Row(
             controls,
             pn.Column(
-                markdown_pane("### Cascade"),
+                pn.pane.Markdown("### Cascade"),
                 self.cascade,
-                markdown_pane("### Reservoirs"),
+                pn.pane.Markdown("### Reservoirs"),
                 self.reservoirs,
-                markdown_pane("### Power stations"),
+                pn.pane.Markdown("### Power stations"),
                 self.power_stations,
-                markdown_pane("### Forecast (daily means)"),
+                pn.pane.Markdown("### Forecast (daily means)"),
                 self.plot,
                 sizing_mode="stretch_width",
             ),

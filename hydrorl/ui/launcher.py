@@ -8,7 +8,7 @@ import param
 
 from hydrorl.errors import HydroRLError
 from hydrorl.project import ALGORITHMS
-from hydrorl.ui.text import alert, markdown_pane, markdown_text
+from hydrorl.ui.text import alert, html_text, text_pane
 from hydrorl.workbench import Workbench
 
 
@@ -168,15 +168,15 @@ class RunLauncher(pn.viewable.Viewer):
     @param.depends("message", "run_id")
     def _message(self) -> pn.Column:
         # Messages quote names and errors, the status line a run's reason: all shown as text.
-        said = markdown_pane(markdown_text(self.message))
+        said = text_pane(html_text(self.message))
         if self.failed and self.message:
             said = alert(self.message, "danger")
         status = ""
         if self.run_id is not None:
             info = self.workbench.run(self.run_id)
-            reason = markdown_text(info.status_reason or "")
-            status = f"Run {info.id}: **{markdown_text(info.status)}** {reason}"
-        return pn.Column(said, markdown_pane(status), sizing_mode="stretch_width")
+            reason = html_text(info.status_reason or "")
+            status = f"Run {info.id}: <strong>{html_text(info.status)}</strong> {reason}"
+        return pn.Column(said, text_pane(status), sizing_mode="stretch_width")
 
     def start_refresh(self) -> None:
         """Show the agents' progress every two seconds (one loop per launcher)."""

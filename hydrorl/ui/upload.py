@@ -11,7 +11,7 @@ import param
 from hydrorl.errors import HydroRLError
 from hydrorl.forecast import ForecastTable
 from hydrorl.ui.forecast_explorer import daily_means, forecast_plot
-from hydrorl.ui.text import alert, markdown_pane
+from hydrorl.ui.text import alert
 from hydrorl.workbench import ForecastInfo, Workbench
 
 
@@ -129,7 +129,7 @@ class ForecastUpload(pn.viewable.Viewer):
             return alert(self.error, "danger")  # it quotes the file's name and cells
         if self.message:
             return alert(self.message, "success")
-        return markdown_pane("Columns: `time, scenario, price, inflow` (EUR/MWh, m³/s).")
+        return pn.pane.Markdown("Columns: `time, scenario, price, inflow` (EUR/MWh, m³/s).")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
