@@ -309,3 +309,49 @@ def test_the_workbench_in_jupyterlab(browser, served, tmp_path: Path) -> None:
     finally:
         lab.terminate()
         lab.wait(timeout=30)
+
+
+def test_hostile_text_shows_as_text_and_runs_nothing(browser, tmp_path: Path) -> None:
+    """A hostile system and a CSV whose cell and name are markup: shown literally, nothing runs."""
+    from tests.conftest import long_forecast
+    from tests.test_hostile_input import EVIL, hostile_forecast, hostile_system
+
+    url = f"sqlite:///{tmp_path / 'hostile.db'}"
+    with hydrorl.connect(url) as wb:
+        system = wb.create_system(hostile_system())
+        wb.upload_forecast(system.name, hostile_forecast(), f"Forecast {EVIL}")
+    port = _free_port()
+    server = _start(
+        [sys.executable, "-m", "hydrorl", "dashboard", "--port", str(port)],
+        tmp_path / "dashboard.log",
+        env={**os.environ, "HYDRORL_DATABASE_URL": url},
+    )
+    try:
+        _wait_for_port(port, server)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(f"http://localhost:{port}/", timeout=60_000)
+        page.get_by_text(f"s0 {EVIL}").first.wait_for(timeout=60_000)  # a scenario's chip
+        page.screenshot(path=str(ARTIFACTS / "hostile-system.png"), full_page=True)
+
+        page.get_by_text("Upload a forecast", exact=True).click()
+        bad = long_forecast(scenarios=2, steps=8).astype({"price": object})
+        bad.loc[3, "price"] = EVIL
+        csv = tmp_path / "prices <img src=x onerror=alert(2)>.csv"
+        bad.to_csv(csv, index=False)
+        page.locator("input[type=file]").set_input_files(str(csv))
+        error = page.locator(".alert-danger")
+        error.wait_for(timeout=30_000)
+        text = error.locator(".hydrorl-text").inner_text()
+        assert f"{csv.name}: column 'price', line 5" in text
+        assert f"price = '{EVIL}' is not a number" in text  # every character, $$ included
+        assert error.locator("img, a, mjx-container").count() == 0
+        assert error.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
+        page.wait_for_timeout(500)  # an onerror would have fired by now
+        page.screenshot(path=str(ARTIFACTS / "hostile-upload.png"), full_page=True)
+        assert dialogs == []
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
