@@ -140,7 +140,7 @@ def busy_run(wb: hydrorl.Workbench, csv: Path) -> dict[str, float | str]:
         check=True,
         env={**os.environ, "HYDRORL_DATABASE_URL": wb.url},
     )
-    code, upload_s, peak_kib = uploader.stdout.split()
+    code, upload_s, peak_kib = uploader.stdout.splitlines()[-1].split()  # after the CLI's own
     print(f"  upload done in {float(upload_s):.0f} s; stopping", flush=True)
     time.sleep(3)  # a few more curve points after the upload
     status_after_upload = wb.run(run.id).status
@@ -206,7 +206,9 @@ def main() -> None:
     parser.add_argument("--upload-mb", type=float, default=100.0)
     args = parser.parse_args()
     os.environ["HYDRORL_REAP_INTERVAL_S"] = "1"
-    with tempfile.TemporaryDirectory(prefix="hydrorl-reliability-") as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix="hydrorl-reliability-", ignore_cleanup_errors=True
+    ) as tmp:
         os.environ["HYDRORL_HOME"] = str(Path(tmp) / "home")
         csv = Path(tmp) / "big.csv"
         write_big_csv(csv, args.upload_mb)

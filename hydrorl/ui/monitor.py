@@ -37,7 +37,8 @@ class RunCurves:
     def __init__(self, horizon: float, alpha: float, bins: int = 60) -> None:
         self.alpha, self.bins = alpha, bins
         self.width = max(float(horizon), 1.0) / bins
-        self.last_id = 0
+        #: The last point id seen per agent (see ``Workbench.curves``: exact on every backend).
+        self.watermark: dict[int, int] = {}
         self.last_smooth: dict[int, float] = {}
         self.sums: dict[int, np.ndarray] = {}
         self.counts: dict[int, np.ndarray] = {}
@@ -51,7 +52,9 @@ class RunCurves:
         alpha = 1.0 - (1.0 - self.alpha) ** every
         if new.empty:
             return {}
-        self.last_id = int(new["id"].max())
+        self.watermark = dict(new.attrs.get("watermark") or self.watermark)
+        for agent, last in new.groupby("agent")["id"].max().items():
+            self.watermark[int(agent)] = max(int(last), self.watermark.get(int(agent), 0))
         out = {}
         for agent, points in new.groupby("agent"):
             agent = int(agent)
@@ -199,9 +202,9 @@ class TrainingMonitor(pn.viewable.Viewer):
     def _read(self, run_id: int, curves: RunCurves) -> tuple[pd.DataFrame, int]:
         """Points newer than the last seen; a long history is first read one point in k."""
         every = 1
-        if curves.last_id == 0:
+        if not curves.watermark:
             every = -(-self.workbench.curve_points(run_id, self.series) // self.history_points)
-        new = self.workbench.curves(run_id, self.series, after_id=curves.last_id, every=every)
+        new = self.workbench.curves(run_id, self.series, after_id=curves.watermark, every=every)
         return new, max(every, 1)
 
     def _plot(self) -> hv.Overlay:
