@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -192,10 +193,22 @@ def death(wb: hydrorl.Workbench, victim: str) -> float:
 def drills(url: str, csv: Path) -> dict[str, float | str]:
     wb = hydrorl.connect(url)
     wb.setup_demo(scenarios=2, years=1)
-    figures = busy_run(wb, csv)
-    for victim in ("agent", "supervisor", "group"):
-        figures[f"kill -9 {victim}: seen by an open reader after (s)"] = round(death(wb, victim), 2)
-    wb.close()
+    try:
+        figures = busy_run(wb, csv)
+        for victim in ("agent", "supervisor", "group"):
+            seen = round(death(wb, victim), 2)
+            figures[f"kill -9 {victim}: seen by an open reader after (s)"] = seen
+    finally:  # whatever went wrong, no process of the drills outlives them
+        with wb.database.read() as session:
+            pids = [
+                pid
+                for model in (models.ProjectRun, models.Agent)
+                for pid in session.scalars(sa.select(model.pid).where(model.pid.is_not(None)))
+            ]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        wb.close()
     return figures
 
 
