@@ -36,14 +36,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import hydrorl  # noqa: E402
 from hydrorl.db import models  # noqa: E402
 from tests import postgres  # noqa: E402
-from tests.conftest import TINY_TRAINING  # noqa: E402
+from tests.conftest import TINY_TRAINING, kill_processes_of  # noqa: E402
 
 FIVE = {**TINY_TRAINING, "agents": 5, "n_envs": 2, "timesteps": 10**7}
 
@@ -199,15 +198,7 @@ def drills(url: str, csv: Path) -> dict[str, float | str]:
             seen = round(death(wb, victim), 2)
             figures[f"kill -9 {victim}: seen by an open reader after (s)"] = seen
     finally:  # whatever went wrong, no process of the drills outlives them
-        with wb.database.read() as session:
-            pids = [
-                pid
-                for model in (models.ProjectRun, models.Agent)
-                for pid in session.scalars(sa.select(model.pid).where(model.pid.is_not(None)))
-            ]
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        kill_processes_of(wb)
         wb.close()
     return figures
 

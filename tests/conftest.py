@@ -97,3 +97,24 @@ TINY_TRAINING = {
     "hyperparameters": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
     "checkpoint_seconds": 0.5,
 }
+
+
+def kill_processes_of(wb: hydrorl.Workbench) -> None:
+    """SIGKILL every process a run or agent of ``wb``'s database names as its owner."""
+    import contextlib
+    import os
+    import signal
+
+    import sqlalchemy as sa
+
+    from hydrorl.db import models
+
+    with wb.database.read() as session:
+        pids = [
+            pid
+            for model in (models.ProjectRun, models.Agent)
+            for pid in session.scalars(sa.select(model.pid).where(model.pid.is_not(None)))
+        ]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -98,74 +96,3 @@ def test_the_reaper_sees_a_dead_process_at_once(wb: hydrorl.Workbench) -> None:
         )
     wb.reap()
     assert wb.run(run_id).status_reason.startswith(f"process {gone.pid} on ")
-
-
-WRITER = textwrap.dedent("""
-    import sys, time
-    import numpy as np
-    import hydrorl
-    from hydrorl.db import bulk, models
-    wb = hydrorl.connect(sys.argv[1])
-    data_id, count = int(sys.argv[2]), int(sys.argv[3])
-    for i in range(count):
-        def write(session, i=i):
-            bulk.insert_columns(session, models.TrainStepValue.__table__,
-                                ("data_id", "timestep", "wall_time", "value"),
-                                (np.full(5, data_id), np.full(5, i), np.full(5, time.time()),
-                                 np.arange(5) + 10.0 * i))
-        wb.database.run_write(write)
-""")
-
-READER = textwrap.dedent("""
-    import sys, time
-    import hydrorl
-    wb = hydrorl.connect(sys.argv[1])
-    seen, deadline = 0, time.monotonic() + float(sys.argv[2])
-    while time.monotonic() < deadline:
-        seen = max(seen, len(wb.curves(int(sys.argv[3]), None)))
-    print(seen)
-""")
-
-
-def test_many_writers_and_readers_on_one_sqlite_file(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'busy.db'}"
-    wb = hydrorl.connect(url)
-    run_id, agent_id = _run_with_agent(wb)
-
-    def curves(session) -> list[int]:  # noqa: ANN001
-        rows = [models.TrainStepData(agent_id=agent_id, name=f"w{i}") for i in range(4)]
-        session.add_all(rows)
-        session.flush()
-        return [r.id for r in rows]
-
-    data_ids = wb.database.run_write(curves)
-    count = 150
-    writers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, url, str(d), str(count)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for d in data_ids
-    ]
-    readers = [
-        subprocess.Popen(
-            [sys.executable, "-c", READER, url, "8", str(run_id)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    for p in writers + readers:
-        p.wait(timeout=240)
-    errors = [p.stderr.read() for p in writers + readers]
-    assert [p.returncode for p in writers + readers] == [0] * 6, errors
-    assert not any("locked" in e for e in errors)
-    values = wb.curves(run_id, None)
-    assert len(values) == 4 * count * 5
-    for _name, points in values.groupby("series"):
-        assert sorted(points["value"]) == sorted(
-            10.0 * i + k for i in range(count) for k in range(5)
-        )
-    assert all(int(p.stdout.read()) > 0 for p in readers)

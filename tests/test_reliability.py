@@ -6,7 +6,6 @@ processes and real databases; see ``benchmarks/reliability.py`` for the figures.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import signal
@@ -27,7 +26,7 @@ from hydrorl.db.models import Status
 from hydrorl.jobs.liveness import owner_columns, process_start
 from hydrorl.jobs.reaper import reap_stale
 from tests import postgres
-from tests.conftest import TINY_TRAINING
+from tests.conftest import TINY_TRAINING, kill_processes_of
 
 #: Five tiny agents (the design's default count), as the issue measured them.
 FIVE = {**TINY_TRAINING, "agents": 5, "n_envs": 2}
@@ -308,7 +307,12 @@ def test_incremental_readers_see_every_point_of_five_concurrent_writers(
         p.stderr.read() for p in writers + readers
     ]
     assert [int(p.stdout.read()) for p in readers] == [total] * 3
-    assert len(wb.curves(run_id)) == total
+    values = wb.curves(run_id)
+    assert len(values) == total
+    for _agent, points in values.groupby("agent"):  # every committed value, none twice
+        assert sorted(points["value"]) == sorted(
+            10.0 * i + k for i in range(batches) for k in range(7)
+        )
 
 
 # ---------------------------------------------------------------- real runs under load
@@ -329,15 +333,7 @@ def demo(wb: hydrorl.Workbench, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN20
     monkeypatch.setenv("HYDRORL_REAP_INTERVAL_S", "1")
     wb.setup_demo(scenarios=2, years=1)
     yield wb
-    with wb.database.read() as session:  # nothing a failed test started outlives it
-        pids = [
-            p
-            for model in (models.ProjectRun, models.Agent)
-            for p in session.scalars(sa.select(model.pid).where(model.pid.is_not(None)))
-        ]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    kill_processes_of(wb)  # nothing a failed test started outlives it
 
 
 def _learning(wb: hydrorl.Workbench, run_id: int, n: int, timeout: float = 600.0) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sqlite3
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 
 import hydrorl
 from hydrorl.db import models
-from tests.conftest import TINY_TRAINING
+from tests.conftest import TINY_TRAINING, kill_processes_of
 
 TINY = TINY_TRAINING
 
@@ -30,16 +29,7 @@ def _fast_processes(monkeypatch: pytest.MonkeyPatch) -> None:
 def demo(wb: hydrorl.Workbench):  # noqa: ANN201
     wb.setup_demo(scenarios=2, years=1)
     yield wb
-    # Whatever a failed test left running is killed, so that no process outlives the test.
-    with wb.database.read() as session:
-        pids = [
-            p
-            for model in (models.ProjectRun, models.Agent)
-            for p in session.scalars(sa.select(model.pid).where(model.pid.is_not(None)))
-        ]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    kill_processes_of(wb)  # whatever a failed test left running, so no process outlives it
 
 
 def wait_for(condition, timeout: float = 90.0, what: str = "condition"):  # noqa: ANN001
