@@ -43,30 +43,15 @@ import hydrorl  # noqa: E402
 from hydrorl.db import models  # noqa: E402
 from tests import postgres  # noqa: E402
 from tests.conftest import TINY_TRAINING, kill_processes_of  # noqa: E402
+from tests.test_reliability import FOLLOWER as READER  # noqa: E402
 
 FIVE = {**TINY_TRAINING, "agents": 5, "n_envs": 2, "timesteps": 10**7}
-
-READER = textwrap.dedent("""
-    import sys, time
-    import hydrorl
-    wb = hydrorl.connect()  # $HYDRORL_DATABASE_URL
-    run_id, seen, watermark = int(sys.argv[1]), set(), {}
-    while True:
-        done = wb.run(run_id).done
-        frame = wb.curves(run_id, None, after_id=watermark)
-        seen.update(frame["id"].tolist())
-        watermark = frame.attrs["watermark"]
-        if done:
-            break
-        time.sleep(0.2)
-    print(len(seen))
-""")
 
 UPLOADER = textwrap.dedent("""
     import resource, subprocess, sys, time
     started = time.monotonic()
     code = subprocess.call([sys.argv[1], "upload", "Demo river", sys.argv[2],
-                            "--name", "big upload"])
+                            "--name", sys.argv[3]])
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(code, time.monotonic() - started, peak_kib)
 """)
@@ -119,6 +104,20 @@ def learning(wb: hydrorl.Workbench, run_id: int, n: int, timeout: float = 900) -
     raise RuntimeError(f"agents of run {run_id} not learning after {timeout} s")
 
 
+def upload(wb: hydrorl.Workbench, csv: Path, name: str) -> tuple[int, float, int]:
+    """``hydrorl upload`` of ``csv`` in a fresh process: exit code, seconds, peak KiB."""
+    done = subprocess.run(
+        [sys.executable, "-c", UPLOADER, str(Path(sys.executable).with_name("hydrorl")), str(csv)]
+        + [name],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "HYDRORL_DATABASE_URL": wb.url},
+    )
+    code, seconds, peak_kib = done.stdout.splitlines()[-1].split()  # after the CLI's own
+    return int(code), float(seconds), int(peak_kib)
+
+
 def busy_run(wb: hydrorl.Workbench, csv: Path) -> dict[str, float | str]:
     run = wb.start_training("Demo project", "Demo forecast", **FIVE)
     readers = [
@@ -132,16 +131,12 @@ def busy_run(wb: hydrorl.Workbench, csv: Path) -> dict[str, float | str]:
     ]
     start_up = learning(wb, run.id, 5)
     print(f"  5 agents learning after {start_up:.0f} s; uploading", flush=True)
-    cli = str(Path(sys.executable).with_name("hydrorl"))
-    uploader = subprocess.run(
-        [sys.executable, "-c", UPLOADER, cli, str(csv)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "HYDRORL_DATABASE_URL": wb.url},
-    )
-    code, upload_s, peak_kib = uploader.stdout.splitlines()[-1].split()  # after the CLI's own
-    print(f"  upload done in {float(upload_s):.0f} s; stopping", flush=True)
+    code, upload_s, peak_kib = upload(wb, csv, "big upload")
+    # The same command on a one-scenario file: the interpreter's and the libraries' own memory.
+    small = csv.with_name("small.csv")
+    small.write_text("".join(csv.open().readlines()[: 8 * 365 + 1]))
+    _, _, base_kib = upload(wb, small, "small upload")
+    print(f"  upload done in {upload_s:.0f} s; stopping", flush=True)
     time.sleep(3)  # a few more curve points after the upload
     status_after_upload = wb.run(run.id).status
     asked = time.monotonic()
@@ -154,9 +149,12 @@ def busy_run(wb: hydrorl.Workbench, csv: Path) -> dict[str, float | str]:
     return {
         "start-up of 5 agents (s)": round(start_up, 1),
         "run status after the upload": status_after_upload,
-        "upload exit code": int(code),
-        "upload (s)": round(float(upload_s), 1),
-        "upload peak memory per MB of file": round(int(peak_kib) * 1024 / csv.stat().st_size, 2),
+        "upload exit code": code,
+        "upload (s)": round(upload_s, 1),
+        "upload peak memory (MiB)": round(peak_kib / 1024),
+        "  of it for the file, per MB of file": round(
+            (peak_kib - base_kib) * 1024 / csv.stat().st_size, 2
+        ),
         "final run status": wb.run(run.id).status,
         "stop latency, 5 agents (s)": round(stop_s, 2),
         "points lost by readers": max(total - s for s in seen),
