@@ -496,3 +496,28 @@ def test_a_big_upload_beside_a_learning_run_fails_nothing(
     assert demo.agents(run.id)["status"].tolist() == ["running", "running"]
     demo.stop(run.id)
     assert demo.wait(run.id, timeout=60).status == "stopped"
+
+
+def test_the_supervisor_says_how_an_agent_died_even_after_a_reader_reaped_it(
+    wb: hydrorl.Workbench, tmp_path: Path
+) -> None:
+    """An open dashboard may see a killed agent's pid gone before its supervisor reaps the
+    child (seen in CI under load): the signal and the log still reach the agent's row."""
+    from hydrorl.training.supervisor import _agent_exited
+
+    run_id, (agent_id,) = _run_with_agents(wb)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with wb.database.write() as s:
+        s.execute(sa.update(models.Agent).values(status=Status.RUNNING, **owner_columns(gone.pid)))
+    assert [r.kind for r in wb.reap()] == ["agent"]
+    assert "is gone" in wb.agents(run_id).loc[0, "status_reason"]
+    log = tmp_path / "agent-0.log"
+    log.write_text("learning...\n")
+    _agent_exited(wb.database, agent_id, -signal.SIGKILL, log)
+    agent = wb.agents(run_id).loc[0]
+    assert agent["status"] == "failed"
+    assert (
+        agent["status_reason"] == "agent process ended without reporting (killed by signal SIGKILL)"
+    )
+    assert "learning..." in agent["error"]

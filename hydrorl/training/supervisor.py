@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from hydrorl.db import Database, models
 from hydrorl.db.models import Status, utcnow
@@ -106,17 +107,27 @@ def _agent_exited(db: Database, agent_id: int, code: int, log: Path) -> None:
     """A child ended: if its row still says it works, it died; say how."""
     how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
     tail = log_tail(log)
-    db.run_write(
-        lambda s: transition(
-            s,
-            models.Agent,
-            agent_id,
-            Status.FAILED,
-            finished_at=utcnow(),
-            status_reason=f"agent process ended without reporting ({how})",
-            error=f"agent process ended without reporting ({how}); last lines of its log:\n{tail}",
+    said = {
+        "status_reason": f"agent process ended without reporting ({how})",
+        "error": f"agent process ended without reporting ({how}); last lines of its log:\n{tail}",
+    }
+
+    def write(session: Session) -> None:
+        if transition(session, models.Agent, agent_id, Status.FAILED, finished_at=utcnow(), **said):
+            return
+        # A reader's reaper may have seen the pid gone first; the supervisor knows more (the
+        # signal, the log): it says so where the reaper left no error.
+        session.execute(
+            sa.update(models.Agent)
+            .where(
+                models.Agent.id == agent_id,
+                models.Agent.status == Status.FAILED,
+                models.Agent.error.is_(None),
+            )
+            .values(**said)
         )
-    )
+
+    db.run_write(write)
 
 
 def _await_exit(children: dict[int, tuple[subprocess.Popen[bytes], Path]]) -> None:
