@@ -75,7 +75,7 @@ class RunVerbs:
             project_id, n_stations = project_row.id, len(project_row.system.power_stations)
             settings = TrainingSettings.from_dict(project_row.settings)
             settings = settings.replace(**overrides) if overrides else settings
-            launch.check_start_volumes(
+            volumes = launch.check_start_volumes(
                 project_row.system,
                 None
                 if start_volumes is None
@@ -87,12 +87,6 @@ class RunVerbs:
         def create(session: Any) -> int:
             project_row = session.get(models.Project, project_id)
             forecast_row = forecast_store.get_forecast(session, forecast, project_row.system)
-            volumes = launch.check_start_volumes(
-                project_row.system,
-                None
-                if start_volumes is None
-                else (dict(start_volumes) if isinstance(start_volumes, Mapping) else start_volumes),
-            )
             return launch.create_training_run(
                 session, project_row, forecast_row, settings, volumes
             ).id

@@ -144,13 +144,23 @@ def _fail_waiting_agents(session: Session, run_id: int, now: dt.datetime) -> Non
 
 
 def run_summary(session: Session, run_id: int) -> str:
-    """What a run's agents are doing, for the run's reason: ``"agent 1 failed: ...; 4 still
-    running"``; empty while nothing is worth saying."""
+    """What a run's agents are doing, for the run's reason (see :func:`summarise`)."""
+    return summarise(agent_states(session, run_id))
+
+
+def agent_states(session: Session, run_id: int) -> list[tuple[int, Status, str]]:
+    """(index, status, reason) of each agent of a run, in index order."""
     rows = session.execute(
         sa.select(models.Agent.index, models.Agent.status, models.Agent.status_reason)
         .where(models.Agent.run_id == run_id)
         .order_by(models.Agent.index)
     ).all()
+    return [(i, status, reason) for i, status, reason in rows]
+
+
+def summarise(rows: list[tuple[int, Status, str]]) -> str:
+    """``"agent 1 failed: ...; 4 still running"`` from :func:`agent_states`; empty while
+    nothing is worth saying."""
     parts = [f"agent {i} failed: {reason}" for i, status, reason in rows if status == Status.FAILED]
     stopped = [str(i) for i, status, _ in rows if status == Status.STOPPED]
     if stopped and parts:

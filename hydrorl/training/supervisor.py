@@ -19,7 +19,7 @@ from hydrorl.db import Database, models
 from hydrorl.db.models import Status, utcnow
 from hydrorl.jobs.heartbeat import Heartbeat
 from hydrorl.jobs.ownership import claim, fail_with_traceback, record_owner
-from hydrorl.jobs.reaper import reap_stale, run_summary
+from hydrorl.jobs.reaper import agent_states, reap_stale, summarise
 from hydrorl.jobs.status import FINAL, transition
 from hydrorl.training.agent import run_folder
 from hydrorl.training.process import log_tail, spawn
@@ -83,14 +83,13 @@ def _supervise(db: Database, url: str, run_id: int) -> int:
 
 
 def _look(db: Database, run_id: int) -> tuple[Status | None, list[Status], str]:
+    """The run's status, its agents' statuses and the summary for its reason: one read."""
     with db.read() as session:
         run_status = session.scalar(
             sa.select(models.ProjectRun.status).where(models.ProjectRun.id == run_id)
         )
-        statuses = list(
-            session.scalars(sa.select(models.Agent.status).where(models.Agent.run_id == run_id))
-        )
-        return run_status, statuses, run_summary(session, run_id)
+        rows = agent_states(session, run_id)
+    return run_status, [status for _, status, _ in rows], summarise(rows)
 
 
 def _show(db: Database, run_id: int, summary: str) -> None:
