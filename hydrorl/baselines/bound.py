@@ -9,6 +9,11 @@ spills ``σ[r, t]``.  A tiny cost on spill (``SPILL_COST_EUR_PER_MM3``) keeps th
 optimum from spilling water it could store; it never changes the revenue by
 more than that cost times the spilled volume, and it makes the optimal schedule
 replay exactly through the physics, where spill is forced only.
+
+The LP is built and solved by :class:`~hydrorl.baselines.window.WindowSolver`
+(HiGHS' dual simplex through ``highspy``); :func:`solve_window_linprog`, the same
+LP through ``scipy.optimize.linprog``'s interior point, is kept as the yardstick
+the benchmarks measure it against.
 """
 
 from __future__ import annotations
@@ -19,11 +24,27 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
 
+from hydrorl.baselines.window import (
+    SPILL_COST_EUR_PER_MM3,
+    ConcaveEndValue,
+    EndValue,
+    LinearEndValue,
+    WindowSolver,
+)
 from hydrorl.errors import HydroRLError
 from hydrorl.physics import MM3_PER_M3, Problem
 from hydrorl.physics.cascade import MWH_PER_MM3_PER_KWH_M3
 
-SPILL_COST_EUR_PER_MM3 = 1e-3
+__all__ = [
+    "SPILL_COST_EUR_PER_MM3",
+    "BoundResult",
+    "ConcaveEndValue",
+    "LinearEndValue",
+    "perfect_foresight",
+    "perfect_foresight_all",
+    "solve_window",
+    "solve_window_linprog",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,40 +91,43 @@ def perfect_foresight(
     return BoundResult(scenario, revenue, end_value, volume, discharge, spill, generation, elapsed)
 
 
-@dataclasses.dataclass(frozen=True)
-class LinearEndValue:
-    """The problem's own end value: each Mm³ above the minimum at its energy to the sea."""
-
-    problem: Problem
-
-    def eur_per_mm3(self) -> np.ndarray:
-        return self.problem.cascade.water_value_eur_mm3(self.problem.water_price_eur_mwh)
-
-
-@dataclasses.dataclass(frozen=True)
-class ConcaveEndValue:
-    """A concave value ``W(e)`` of the stored energy ``e = Σ energy_per_mm3·(v − min)``.
-
-    Given at ``levels_mwh``; the LP takes the minimum of its segments' lines, so a
-    table that is not quite concave is read as its lines' lower envelope.
-    """
-
-    levels_mwh: np.ndarray  # (E,)
-    values_eur: np.ndarray  # (E,)
-    energy_per_mm3: np.ndarray  # (R,)
-
-
 def solve_window(
     problem: Problem,
     scenario: int,
     first: int,
     stop: int,
     start_volumes: np.ndarray,
-    end_value: LinearEndValue | ConcaveEndValue,
+    end_value: EndValue,
     price_eur_mwh: np.ndarray | None = None,
     inflow_m3s: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The optimal schedule of steps ``first`` to ``stop`` (excluded), their future known.
+
+    Returns volumes (T + 1, R) with the start first, discharges (T, S) and spills
+    (T, R) in m³/s.  The water left at the end is worth ``end_value``.  ``price_eur_mwh``
+    and ``inflow_m3s`` (T,) replace the scenario's own values: a plan on a forecast.
+    Solved cold; a planner that moves a window re-solves a :class:`WindowSolver` warm.
+    """
+    n_segments = end_value.n_segments if isinstance(end_value, ConcaveEndValue) else 0
+    solver = WindowSolver(problem, stop - first, n_segments)
+    return solver.solve(scenario, first, stop, start_volumes, end_value, price_eur_mwh, inflow_m3s)
+
+
+def solve_window_linprog(
+    problem: Problem,
+    scenario: int,
+    first: int,
+    stop: int,
+    start_volumes: np.ndarray,
+    end_value: EndValue,
+    price_eur_mwh: np.ndarray | None = None,
+    inflow_m3s: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`solve_window` through ``scipy.optimize.linprog``'s interior point: the yardstick.
+
+    The same LP as :func:`solve_window`, built as scipy sparse matrices and solved
+    cold with ``highs-ipm``, as the planner did before the warm HiGHS model: kept
+    so that benchmarks and tests measure the new solver against it.
 
     Returns volumes (T + 1, R) with the start first, discharges (T, S) and spills
     (T, R) in m³/s.  The water left at the end is worth ``end_value``.  ``price_eur_mwh``
