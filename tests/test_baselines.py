@@ -275,3 +275,114 @@ def test_water_values_report_progress_and_can_be_stopped(short: Problem) -> None
 
     with pytest.raises(Stop):
         water_values(short, progress=stop_at_a_tenth)
+
+
+@pytest.fixture(scope="module")
+def year() -> Problem:
+    """Two demo scenarios, one year: the warm window solver's test bed."""
+    return demo_problem(scenarios=2, years=1)
+
+
+def _table(values, stage: int):  # noqa: ANN001, ANN202
+    from hydrorl.baselines.bound import ConcaveEndValue
+
+    return ConcaveEndValue(values.levels_mwh, values.values_eur[stage], values.energy_per_mm3)
+
+
+def test_the_warm_window_solver_solves_moving_windows_as_the_cold_lp_does(year) -> None:
+    """Both end values, both scenarios, a forecast and the last shorter window: objectives agree.
+
+    The yardstick is the old cold solve (scipy's interior point); schedules may differ where
+    the LP has ties, so the objective is what must agree, as each solver reads it.
+    """
+    from hydrorl.baselines.bound import LinearEndValue, solve_window, solve_window_linprog
+    from hydrorl.baselines.window import WindowSolver, window_objective_eur
+
+    values = water_values(year)
+    n_t, every = 7 * 8, 8  # a week re-planned daily
+    warm = WindowSolver(year, n_t, values.levels_mwh.size - 1)
+    rng = np.random.default_rng(0)
+    volume = year.default_start_volumes()
+    firsts = [*range(0, 12 * every, every), year.n_steps - n_t]  # the last one reaches the end
+    for i, first in enumerate(firsts):
+        scenario, stop = i % 2, first + n_t
+        linear = i % 4 == 3 or stop == year.n_steps
+        end = LinearEndValue(year) if linear else _table(values, (first + n_t) % values.n_stages)
+        price = None if i % 3 else year.price_eur_mwh[scenario, first:stop] * rng.uniform(0.8, 1.2)
+        args = (scenario, first, stop, volume, end, price)
+        schedule = warm.solve(*args)
+        expected = window_objective_eur(
+            year, *args[:3], solve_window_linprog(year, *args), *args[4:]
+        )
+        assert warm.objective_eur == pytest.approx(expected, rel=1e-7)
+        assert window_objective_eur(year, *args[:3], schedule, *args[4:]) == pytest.approx(
+            expected, rel=1e-7
+        )
+        cold = solve_window(year, *args)
+        assert window_objective_eur(year, *args[:3], cold, *args[4:]) == pytest.approx(
+            expected, rel=1e-7
+        )
+        assert schedule[0].shape == (n_t + 1, 3) and schedule[1].shape == (n_t, 3)
+        np.testing.assert_array_equal(schedule[0][0], volume)
+        volume = schedule[0][every]  # the next window starts where this plan's day ends
+    shorter = (year.n_steps - 20, year.n_steps)
+    end = LinearEndValue(year)
+    cold = solve_window(year, 1, *shorter, volume, end)
+    expected = window_objective_eur(
+        year, 1, *shorter, solve_window_linprog(year, 1, *shorter, volume, end), end
+    )
+    assert window_objective_eur(year, 1, *shorter, cold, end) == pytest.approx(expected, rel=1e-7)
+    with pytest.raises(ValueError, match="56 steps"):
+        warm.solve(1, *shorter, volume, end)
+
+
+def test_a_window_lp_that_cannot_be_solved_names_its_scenario_and_steps(year) -> None:
+    from hydrorl.baselines.bound import LinearEndValue, solve_window
+    from hydrorl.baselines.window import WindowSolver
+
+    empty = year.cascade.min_volume_mm3 - 50.0  # below the minimum and no water coming
+    dry = np.zeros(24)
+    with pytest.raises(hydrorl.HydroRLError, match=r"'S02' \(steps 10 to 34\)"):
+        solve_window(year, 1, 10, 34, empty, LinearEndValue(year), inflow_m3s=dry)
+    warm = WindowSolver(year, 24)
+    warm.solve(1, 10, 34, year.default_start_volumes(), LinearEndValue(year))
+    with pytest.raises(hydrorl.HydroRLError, match=r"'S02' \(steps 10 to 34\)"):
+        warm.solve(1, 10, 34, empty, LinearEndValue(year), inflow_m3s=dry)
+    # and it recovers on the next window
+    warm.solve(1, 10, 34, year.default_start_volumes(), LinearEndValue(year))
+
+
+def test_a_planner_pickles_after_planning_and_plans_again_once_unpickled(year) -> None:
+    """What the imitation teacher does: it sends Planners to spawn workers with cloudpickle."""
+    import cloudpickle
+
+    from hydrorl.baselines.foresight import CalendarForecast, Planner
+
+    planner = Planner(year, water_values(year), 56, 8, CalendarForecast.fit(year).bind(year))
+    volume = year.default_start_volumes()
+    planned = [planner.plan(0, t, volume) for t in (0, 8, year.n_steps - 30)]
+    assert [len(p) for p in planned] == [8, 8, 8]
+    assert sorted(planner._solvers) == [30, 56]
+    again = cloudpickle.loads(cloudpickle.dumps(planner))
+    assert "_solvers" not in again.__dict__  # HiGHS models are built again where it plans
+    assert (again.lookahead_steps, again.every_steps) == (56, 8)
+    for t, plan in zip((0, 8, year.n_steps - 30), planned, strict=True):
+        # Ties may be broken apart by another basis: the plans agree loosely.
+        np.testing.assert_allclose(again.plan(0, t, volume), plan, atol=0.05)
+    assert len(again.plan(0, year.n_steps - 3, volume)) == 3
+
+
+def test_the_bound_is_the_old_interior_point_lp_to_1e7(short) -> None:
+    from hydrorl.baselines.bound import LinearEndValue, solve_window_linprog
+    from hydrorl.baselines.window import window_objective_eur
+
+    end = LinearEndValue(short)
+    v0 = short.default_start_volumes()
+    for s in range(short.n_scenarios):
+        bound = perfect_foresight(short, s)
+        schedule = (bound.volume_mm3, bound.discharge_m3s, bound.spill_m3s)
+        old = solve_window_linprog(short, s, 0, short.n_steps, v0, end)
+        expected = window_objective_eur(short, s, 0, short.n_steps, old, end)
+        assert window_objective_eur(short, s, 0, short.n_steps, schedule, end) == pytest.approx(
+            expected, rel=1e-7
+        )

@@ -1,14 +1,15 @@
 """What foresight is worth: planners that see the next steps, exactly or as a forecast.
 
 Every ``every`` steps, :func:`limited_foresight` solves the LP of the next
-``lookahead`` steps (:func:`~hydrorl.baselines.bound.solve_window`) from the
-present volumes, with their prices and inflows known exactly, values the water
-left at the window's end with the benchmark's water values of that time of year,
-and follows the first ``every`` steps of the plan through the physics.  With the
-whole horizon in sight it is the perfect-foresight bound; with a day in sight it
-is the benchmark's water values plus a day of exact forecast.  Between the two it
-measures how much of the gap between the benchmark and the bound is the value of
-knowing the future, which no policy that sees only the present can earn.
+``lookahead`` steps (:func:`~hydrorl.baselines.bound.solve_window`'s, re-solved warm
+by a :class:`~hydrorl.baselines.window.WindowSolver`) from the present volumes, with
+their prices and inflows known exactly, values the water left at the window's end
+with the benchmark's water values of that time of year, and follows the first
+``every`` steps of the plan through the physics.  With the whole horizon in sight it
+is the perfect-foresight bound; with a day in sight it is the benchmark's water
+values plus a day of exact forecast.  Between the two it measures how much of the
+gap between the benchmark and the bound is the value of knowing the future, which
+no policy that sees only the present can earn.
 
 Given a ``forecast`` (:class:`CalendarForecast`: the calendar and the scenario's
 own past only) the same planner is a policy that knows no more than the agents do:
@@ -17,14 +18,17 @@ it plans on expected prices and inflows and re-plans as they come.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from hydrorl.baselines.bound import ConcaveEndValue, LinearEndValue, solve_window
+from hydrorl.baselines.bound import ConcaveEndValue, LinearEndValue
 from hydrorl.baselines.sdp import WaterValues, _stage_of_year
+from hydrorl.baselines.window import EndValue, WindowSolver
 from hydrorl.physics import Problem
 from hydrorl.physics.cascade import end_water_value_eur, step
 
@@ -56,6 +60,10 @@ class Planner:
     a window that stops before the horizon; a window reaching the horizon's end
     uses the problem's own end value, as the bound does.  The plan sees the
     scenario's exact future unless a ``forecast`` is given.
+
+    The windows' LPs are re-solved warm, one :class:`~hydrorl.baselines.window.WindowSolver`
+    per window length (the last windows before the horizon's end are shorter), built
+    on first use in the process that plans: a Planner pickles without them.
     """
 
     problem: Problem
@@ -76,20 +84,59 @@ class Planner:
         _, year_angle = self.problem.time_angles()
         return _stage_of_year(year_angle / (2 * np.pi), self.values.n_stages)
 
-    def plan(self, scenario: int, t: int, volume_mm3: np.ndarray) -> np.ndarray:
-        """Discharge fractions (k, S) for steps ``t`` to ``t + k``, ``k`` up to ``every_steps``."""
+    @functools.cached_property
+    def _solvers(self) -> collections.OrderedDict[int, WindowSolver]:
+        """Solvers by window length, the most recently used last."""
+        return collections.OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # HiGHS models do not pickle; a Planner sent to a worker builds its own there.
+        state = dict(self.__dict__)
+        state.pop("_solvers", None)
+        return state
+
+    def window(
+        self, scenario: int, t: int
+    ) -> tuple[int, EndValue, np.ndarray | None, np.ndarray | None]:
+        """The LP planned at step ``t``: its stop, end value, expected prices and inflows.
+
+        The prices and inflows are ``None`` where the plan sees the scenario's own.
+        """
         problem, values = self.problem, self.values
         stop = min(t + self.lookahead_steps, problem.n_steps)
         if stop == problem.n_steps:
-            end: LinearEndValue | ConcaveEndValue = LinearEndValue(problem)
+            end: EndValue = LinearEndValue(problem)
         else:
             end = ConcaveEndValue(
                 values.levels_mwh, values.values_eur[self._stages[stop]], values.energy_per_mm3
             )
-        expected = (None, None) if self.forecast is None else self.forecast(scenario, t, stop)
-        _, discharge, _ = solve_window(problem, scenario, t, stop, volume_mm3, end, *expected)
+        if self.forecast is None:
+            return stop, end, None, None
+        return stop, end, *self.forecast(scenario, t, stop)
+
+    def plan(self, scenario: int, t: int, volume_mm3: np.ndarray) -> np.ndarray:
+        """Discharge fractions (k, S) for steps ``t`` to ``t + k``, ``k`` up to ``every_steps``."""
+        stop, end, price, inflow = self.window(scenario, t)
+        solver = self._solver(stop - t)
+        _, discharge, _ = solver.solve(scenario, t, stop, volume_mm3, end, price, inflow)
         k = min(self.every_steps, stop - t)
-        return np.clip(discharge[:k] / problem.cascade.max_discharge_m3s, 0.0, 1.0)
+        return np.clip(discharge[:k] / self.problem.cascade.max_discharge_m3s, 0.0, 1.0)
+
+    def _solver(self, n_steps: int) -> WindowSolver:
+        solvers = self._solvers
+        if n_steps in solvers:
+            solvers.move_to_end(n_steps)
+        else:
+            n_segments = self.values.levels_mwh.size - 1
+            solvers[n_steps] = WindowSolver(self.problem, n_steps, n_segments)
+            if len(solvers) > _SOLVERS_KEPT:
+                solvers.popitem(last=False)
+        return solvers[n_steps]
+
+
+#: Window lengths a Planner keeps a solver for: its own and the last shorter ones (near the
+#: horizon's end, where scenarios planned in step with each other share each length).
+_SOLVERS_KEPT = 3
 
 
 def limited_foresight(
