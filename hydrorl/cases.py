@@ -117,92 +117,17 @@ def generate_case(
     years: int | None = None,
     scenarios: int | None = None,
     held_out_scenarios: int = 8,
+    name: str | None = None,
 ) -> Case:
     """A case drawn from ``seed`` (see the module docstring); the keywords fix what they name.
 
     ``reservoirs`` without ``topology`` picks, round-robin by seed, a topology that can
-    have that many; ``scenarios`` (training) defaults to 10-20 drawn from the seed.
+    have that many; ``scenarios`` (training) defaults to 10-20 drawn from the seed;
+    ``name`` (the case's and its system's) to ``case-<seed>``.
     """
-    return _generate(
-        seed,
-        f"case-{seed}",
-        step_hours=step_hours,
-        reservoirs=reservoirs,
-        topology=topology,
-        years=years,
-        scenarios=scenarios,
-        held_out_scenarios=held_out_scenarios,
-    )
-
-
-def small_case(seed: int = 0) -> Case:
-    """A cheap case for tests: 1-2 reservoirs, daily over 2 years or 3-hourly over 1 year,
-    4 training and 3 held-out scenarios (step by ``seed % 2``, reservoirs by ``seed // 2``)."""
-    _check_whole("seed", seed, 0)
-    step_hours = (24, 3)[seed % 2]
-    return _generate(
-        seed,
-        f"small-{seed}",
-        step_hours=step_hours,
-        reservoirs=1 + seed // 2 % 2,
-        topology=None,
-        years=2 if step_hours == 24 else 1,
-        scenarios=4,
-        held_out_scenarios=3,
-    )
-
-
-def demo_case(*, scenarios: int = 20, years: int = 3, held_out_scenarios: int = 8) -> Case:
-    """The demo river and forecast (seed 0), held out with the demo's seed 1.
-
-    Three years rather than the demo's five keep it the size of the generated cases.
-    """
-    training = demo_forecast(seed=0, scenarios=scenarios, years=years)
-    held_out = demo_forecast(seed=1, scenarios=held_out_scenarios, years=years)
-    return Case(
-        name=DEMO_CASE_NAME,
-        system=demo_system(),
-        training=training,
-        held_out=held_out,
-        description=(
-            f"the demo river: chain of 3 reservoirs, 3-hourly, {years} years, "
-            f"{scenarios}+{held_out_scenarios} scenarios; snow melt, autumn rain, wet and dry "
-            f"years; seasonal, weekly and daily prices, spikes, negative link to inflow"
-        ),
-        seed=0,
-    )
-
-
-def suite(n: int = 8, seed: int = 0, *, held_out_scenarios: int = 8) -> list[Case]:
-    """The demo and ``n - 1`` generated cases (seeds ``1000·seed`` onwards).
-
-    Seven consecutive seeds cover every step length, topology and featured process
-    kind, so the default ``n = 8`` has them all.
-    """
-    _check_whole("n", n, 1)
-    _check_whole("seed", seed, 0)
-    cases = [demo_case(held_out_scenarios=held_out_scenarios)]
-    for k in range(n - 1):
-        cases.append(generate_case(1000 * seed + k, held_out_scenarios=held_out_scenarios))
-    return cases
-
-
-# ---------------------------------------------------------------- the case
-
-
-def _generate(
-    seed: int,
-    name: str,
-    *,
-    step_hours: int | None,
-    reservoirs: int | None,
-    topology: str | None,
-    years: int | None,
-    scenarios: int | None,
-    held_out_scenarios: int,
-) -> Case:
     _check_whole("seed", seed, 0)
     _check_whole("held_out_scenarios", held_out_scenarios, 1)
+    name = f"case-{seed}" if name is None else name
     for label, value in (("reservoirs", reservoirs), ("years", years), ("scenarios", scenarios)):
         if value is not None:
             _check_whole(label, value, 1)
@@ -248,6 +173,61 @@ def _generate(
     )
     system = dataclasses.replace(system, description=description).validate()
     return Case(name, system, training, held_out, description, seed)
+
+
+def small_case(seed: int = 0) -> Case:
+    """A cheap case for tests: 1-2 reservoirs, daily over 2 years or 3-hourly over 1 year,
+    4 training and 3 held-out scenarios (step by ``seed % 2``, reservoirs by ``seed // 2``)."""
+    _check_whole("seed", seed, 0)
+    step_hours = (24, 3)[seed % 2]
+    return generate_case(
+        seed,
+        name=f"small-{seed}",
+        step_hours=step_hours,
+        reservoirs=1 + seed // 2 % 2,
+        topology=None,
+        years=2 if step_hours == 24 else 1,
+        scenarios=4,
+        held_out_scenarios=3,
+    )
+
+
+def demo_case(*, scenarios: int = 20, years: int = 3, held_out_scenarios: int = 8) -> Case:
+    """The demo river and forecast (seed 0), held out with the demo's seed 1.
+
+    Three years rather than the demo's five keep it the size of the generated cases.
+    """
+    training = demo_forecast(seed=0, scenarios=scenarios, years=years)
+    held_out = demo_forecast(seed=1, scenarios=held_out_scenarios, years=years)
+    return Case(
+        name=DEMO_CASE_NAME,
+        system=demo_system(),
+        training=training,
+        held_out=held_out,
+        description=(
+            f"the demo river: chain of 3 reservoirs, 3-hourly, {years} years, "
+            f"{scenarios}+{held_out_scenarios} scenarios; snow melt, autumn rain, wet and dry "
+            f"years; seasonal, weekly and daily prices, spikes, negative link to inflow"
+        ),
+        seed=0,
+    )
+
+
+def suite(n: int = 8, seed: int = 0, *, held_out_scenarios: int = 8) -> list[Case]:
+    """The demo and ``n - 1`` generated cases (seeds ``1000·seed`` onwards).
+
+    Seven consecutive seeds cover every step length, topology and featured process
+    kind, so the default ``n = 8`` has them all.
+    """
+    _check_whole("n", n, 1)
+    _check_whole("seed", seed, 0)
+    cases = [demo_case(held_out_scenarios=held_out_scenarios)]
+    for k in range(n - 1):
+        cases.append(generate_case(1000 * seed + k, held_out_scenarios=held_out_scenarios))
+    return cases
+
+
+# ---------------------------------------------------------------- helpers
 
 
 def _fits(topology: str, reservoirs: int) -> bool:

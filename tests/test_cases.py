@@ -60,6 +60,8 @@ def test_keywords_fix_what_they_name_and_refuse_what_cannot_be() -> None:
     assert len(case.system.reservoirs) == 2
     assert (case.training.n_scenarios, case.held_out.n_scenarios) == (3, 2)
     assert 2 * 2920 <= case.training.n_steps <= 3 * 2928  # 2-3 years
+    assert case.name == case.system.name == "case-12"
+    assert generate_case(12, name="Elsewhere").system.name == "Elsewhere"
     with pytest.raises(hydrorl.ValidationError, match="a 'join' system has 3 to 6 reservoirs"):
         generate_case(1, topology="join", reservoirs=2)
     with pytest.raises(hydrorl.ValidationError, match="step_hours must be one of 1, 3 or 24"):
