@@ -407,7 +407,9 @@ class _Process:
         strength = (
             "none" if self.inflow_link == 0 else "strong" if self.inflow_link >= 0.25 else "weak"
         )
-        price.append(f"inflow link {strength} ({-self.inflow_link:.2f})")
+        price.append(
+            f"inflow link {strength}" + f" ({-self.inflow_link:.2f})" * (strength != "none")
+        )
         return ", ".join(inflow) + "; " + ", ".join(price)
 
     def sample(
