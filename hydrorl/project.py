@@ -42,6 +42,9 @@ BEFORE_THE_FIELD: dict[str, Any] = {
     "imitation_rounds": 0,
     "imitation_lookahead_days": 7.0,
     "bootstrap_window_ends": False,
+    "imitation_window_days": 0.0,
+    "imitation_anchor": 0.0,
+    "validation_scenarios": 0,
 }
 
 #: Algorithms whose policy the imitation warm start can teach (actor-critic, on-policy).
@@ -93,14 +96,31 @@ class TrainingSettings:
             (from the algorithm's, or the run's own ``learning_rate``), so that the policy
             settles instead of wandering around its plateau.
         imitation_scenarios: before learning, the policy imitates a planner that knows no
-            more than the agent (a forecast from the calendar and the past, re-planned
-            daily; see ``hydrorl.training.imitation``) on this many training scenarios;
-            0 starts from scratch.  PPO and A2C only (``resolved()`` sets 0 for the others).
-        imitation_rounds: after the first imitation, this many times the policy plays the
-            same scenarios itself, the planner says what it would have done in each state
-            the policy reached, and the policy is fitted again to all it was shown (DAgger):
-            it learns to recover from its own mistakes.
+            more than the agent (a forecast learned from the training forecast, re-planned
+            daily; see ``hydrorl.training.imitation``) on this many windows of training
+            scenarios per pass; 0 starts from scratch.  PPO and A2C only (``resolved()``
+            sets 0 for the others).
+        imitation_rounds: after the first imitation, this many times the policy walks new
+            windows itself, the planner says what it would have done in each state the
+            policy reached, and the policy is fitted again to all it was shown (DAgger): it
+            learns to recover from its own mistakes.
         imitation_lookahead_days: how far ahead the imitated planner plans (days).
+        imitation_window_days: length of an imitation window (days; at least a few discount
+            horizons); windows start at random steps from random volumes (if
+            ``random_start_volumes``).  0: whole scenarios from the start volumes.
+        imitation_anchor: weight of the imitation loss beside reinforcement learning at its
+            start, falling linearly to zero over ``timesteps``: learning goes on from what
+            imitation taught instead of undoing it with its first noisy gradients.
+        validation_scenarios: training scenarios held aside (the same for every agent of a
+            run) and never learnt on: checkpoints are scored on them by their true value
+            (revenue and end water value) against the bound and the classical policies, and
+            the best agent and checkpoint are the best validated ones.  0: no validation
+            (the best peak training reward decides).  With too few scenarios to spare the
+            training scenarios themselves are played.
+        validation_days: the validation episodes cover the first days of those scenarios
+            (0: the whole horizon).
+        validation_seconds: how often an agent validates while it learns by reinforcement
+            (after every imitation pass too).
         bootstrap_window_ends: a window's end is a cut (SB3 bootstraps the value of the last
             state) and its progress is not observed: one stationary policy for the whole
             horizon, as it is evaluated.
@@ -127,6 +147,11 @@ class TrainingSettings:
     imitation_scenarios: int = 8
     imitation_rounds: int = 3
     imitation_lookahead_days: float = 28.0
+    imitation_window_days: float = 91.0
+    imitation_anchor: float = 1.0
+    validation_scenarios: int = 2
+    validation_days: float = 365.0
+    validation_seconds: float = 60.0
     bootstrap_window_ends: bool = False
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
@@ -164,6 +189,7 @@ class TrainingSettings:
             ("n_envs", 1, 4096),
             ("imitation_scenarios", 0, 10_000),
             ("imitation_rounds", 0, 100),
+            ("validation_scenarios", 0, 10_000),
         ):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -176,11 +202,17 @@ class TrainingSettings:
                     f"training settings: {field} = {value!r} is more than the maximum "
                     f"{maximum}{hint}"
                 )
-        for field in ("imitation_lookahead_days", "checkpoint_seconds"):
+        for field in ("imitation_lookahead_days", "checkpoint_seconds", "validation_seconds"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValidationError(
                     f"training settings: {field} = {value!r} must be a number > 0"
+                )
+        for field in ("imitation_window_days", "imitation_anchor", "validation_days"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ValidationError(
+                    f"training settings: {field} = {value!r} must be a number >= 0"
                 )
         for path in self.callbacks:
             if not isinstance(path, str) or ":" not in path:

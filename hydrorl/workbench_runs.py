@@ -151,7 +151,8 @@ class RunVerbs:
             )
 
     def agents(self, run_id: int) -> pd.DataFrame:
-        """The agents of a training run: status, progress, best peak reward, errors."""
+        """The agents of a training run: status, progress, best peak reward and best validation
+        (a share of the bound on the run's held-aside scenarios), errors."""
         self._look_for_deaths()
         a = models.Agent
         stmt = (
@@ -163,6 +164,7 @@ class RunVerbs:
                 a.seed,
                 a.timesteps_done,
                 a.best_peak_reward,
+                a.best_validation,
                 a.checkpoint_path,
                 a.best_checkpoint_path,
                 a.pid,

@@ -96,6 +96,7 @@ TINY_TRAINING = {
     "episode_steps": 32,
     "hyperparameters": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
     "checkpoint_seconds": 0.5,
+    "validation_days": 14,  # validated on two weeks of the training scenarios: a second
 }
 
 

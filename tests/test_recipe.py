@@ -128,7 +128,7 @@ def test_imitation_teaches_the_policy_the_planners_actions_and_values(
     from hydrorl.env import CascadeVecEnv
     from hydrorl.training.agent import episode_design, water_value_functions
     from hydrorl.training.algorithm import build_model
-    from hydrorl.training.imitation import EXPLORATION_STD, demonstrations, imitate
+    from hydrorl.training.imitation import EXPLORATION_STD, demonstrations, imitate, teacher
 
     monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))
     problem = lake_problem(0, scenarios=3, days=30)
@@ -137,9 +137,11 @@ def test_imitation_teaches_the_policy_the_planners_actions_and_values(
     ).resolved()
     potential, marginal = water_value_functions(settings, problem)
     design = episode_design(settings)
+    planner = teacher(problem, water_values(problem), settings.imitation_lookahead_days)
     shown = demonstrations(
-        problem, design, np.array([0, 2]), gamma=0.99, potential=potential, marginal=marginal
-    )
+        planner, design, _whole(problem, [0, 2]), gamma=0.99, potential=potential,
+        marginal=marginal,
+    )  # fmt: skip
     assert shown.observations.shape == (2 * problem.n_steps, 1 + 7 + 1)
     assert shown.actions.shape == (2 * problem.n_steps, 1)
     assert shown.actions.min() >= 0.0 and shown.actions.max() <= 1.0
@@ -167,16 +169,17 @@ def test_imitation_teaches_the_policy_the_planners_actions_and_values(
 
 def test_dagger_labels_the_states_the_policy_reaches_with_the_planners_plans() -> None:
     from hydrorl.baselines.foresight import CalendarForecast, Planner
-    from hydrorl.training.imitation import demonstrations, gather
+    from hydrorl.training.imitation import demonstrations, gather, teacher
 
     problem = lake_problem(0, scenarios=3, days=20)
     design = EpisodeDesign(episode_steps=8 * 7)
     values = water_values(problem)
+    teaching = teacher(problem, values, 7)
 
     def hold(obs: np.ndarray) -> np.ndarray:  # a policy that keeps all the water
         return np.zeros((len(obs), 1))
 
-    shown = demonstrations(problem, design, np.array([1]), gamma=0.99, act=hold, values=values)
+    shown = demonstrations(teaching, design, _whole(problem, [1]), gamma=0.99, act=hold)
     layout = BatchedEpisodes(problem, 1, design).layout
     volumes = layout.volumes_mm3(shown.observations, problem)[:, 0]
     assert (np.diff(volumes) >= -1e-9).all()  # the policy's path, not the planner's
@@ -186,10 +189,10 @@ def test_dagger_labels_the_states_the_policy_reaches_with_the_planners_plans() -
     assert np.allclose(shown.actions[day : day + 8], plan, atol=1e-3)
     assert shown.actions.std() > 0.1  # it says what it would do, which is not holding
 
-    # In worker processes (one per scenario), the same.
-    both = gather(problem, design, np.array([0, 1]), workers=2, gamma=0.99, values=values)
-    alone = demonstrations(problem, design, np.array([0, 1]), gamma=0.99, values=values)
-    for name in ("observations", "actions", "returns"):
+    # In worker processes (one per window), the same.
+    both = gather(teaching, design, _whole(problem, [0, 1]), workers=2, gamma=0.99)
+    alone = demonstrations(teaching, design, _whole(problem, [0, 1]), gamma=0.99)
+    for name in ("observations", "actions", "returns", "weights"):
         assert np.allclose(getattr(both, name), getattr(alone, name), atol=1e-5)
 
 
@@ -208,6 +211,15 @@ def test_the_default_recipe_imitates_then_learns_and_comes_near_the_bound(
     share = _share_of_the_gap(model, settings, held_out, train)
     print(f"default recipe: share of the naive-to-bound gap {share}")
     assert share.mean() > 0.75
+
+
+def _whole(problem: Problem, scenarios: list[int]):  # noqa: ANN202
+    """Imitation windows that are whole scenarios from half-full reservoirs."""
+    from hydrorl.training.imitation import Windows
+
+    n = len(scenarios)
+    volumes = np.tile(problem.default_start_volumes(), (n, 1))
+    return Windows(np.array(scenarios), np.zeros(n, dtype=np.int64), volumes, problem.n_steps)
 
 
 def _share_of_the_gap(

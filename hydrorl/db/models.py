@@ -329,6 +329,8 @@ class Agent(Base):
     status_reason: Mapped[str] = mapped_column(Text, default="")
     timesteps_done: Mapped[int] = mapped_column(Integer, default=0)
     best_peak_reward: Mapped[float | None] = mapped_column(Float)
+    # The best validation score (a share of the bound on the held-aside episodes).
+    best_validation: Mapped[float | None] = mapped_column(Float)
     checkpoint_path: Mapped[str | None] = mapped_column(String(1000))
     best_checkpoint_path: Mapped[str | None] = mapped_column(String(1000))
     error: Mapped[str | None] = mapped_column(Text)

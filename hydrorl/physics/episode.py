@@ -139,9 +139,10 @@ class ObservationLayout:
 class BatchedEpisodes:
     """``n`` independent episodes advanced together.
 
-    ``scenarios`` pins each row to one scenario (evaluation); without it every
-    reset samples one.  ``start_volumes`` (R,) or (n, R) are used unless the
-    design asks for random ones; by default reservoirs start half full.
+    ``scenarios`` pins each row to one scenario (evaluation) and ``starts`` to a first
+    step; without them every reset samples them (or starts at step 0).  ``start_volumes``
+    (R,) or (n, R) are used unless the design asks for random ones; by default reservoirs
+    start half full.
 
     ``potential`` shapes the reward for training: each step pays its revenue plus
     the change of the potential ``Φ(t+1, v') − Φ(t, v)``, and the end of a window
@@ -160,6 +161,7 @@ class BatchedEpisodes:
         design: EpisodeDesign = EpisodeDesign(),
         *,
         scenarios: np.ndarray | None = None,
+        starts: np.ndarray | None = None,
         start_volumes: np.ndarray | None = None,
         seed: int | None = None,
         potential: Potential | None = None,
@@ -179,6 +181,7 @@ class BatchedEpisodes:
         )
         self.rng = np.random.default_rng(seed)
         self.fixed_scenarios = None if scenarios is None else np.asarray(scenarios, np.int64)
+        self.fixed_starts = None if starts is None else np.asarray(starts, np.int64)
         volumes = problem.default_start_volumes() if start_volumes is None else start_volumes
         self.start_volumes = np.broadcast_to(np.asarray(volumes, float), (n, c.n_reservoirs))
         t_total = problem.n_steps
@@ -227,7 +230,9 @@ class BatchedEpisodes:
                 self.scenario[idx] = self.fixed_scenarios[idx]
             else:
                 self.scenario[idx] = self.rng.integers(0, p.n_scenarios, idx.size)
-            if self.design.random_start:
+            if self.fixed_starts is not None:
+                self.start[idx] = self.fixed_starts[idx]
+            elif self.design.random_start:
                 self.start[idx] = self.rng.integers(0, p.n_steps - self.window + 1, idx.size)
             else:
                 self.start[idx] = 0

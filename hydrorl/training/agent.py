@@ -74,12 +74,15 @@ def water_value_functions(
 
 
 def evaluation_options(
-    settings: TrainingSettings, problem: Problem, training: Problem | None = None
+    settings: TrainingSettings,
+    problem: Problem,
+    training: Problem | None = None,
+    values: WaterValues | None = None,
 ) -> dict[str, Any]:
     """What :func:`~hydrorl.evaluation.evaluate_policy` needs to play an agent of these settings
     on ``problem`` as it was trained on ``training``: its observation and how its actions are read.
     """
-    _, marginal = water_value_functions(settings, problem, training)
+    _, marginal = water_value_functions(settings, problem, training, values)
     return {
         "forecast_horizon_steps": settings.forecast_horizon_steps,
         "marginal": marginal,
@@ -114,106 +117,41 @@ def training_water_values(
     return water_values(problem, progress=progress)
 
 
-def warm_start(
-    model: Any,
-    settings: TrainingSettings,
-    problem: Problem,
-    start_volumes: np.ndarray | None,
-    potential: Potential | None,
-    marginal: Potential | None,
-    seed: int,
-    progress: Callable[[str], None] | None = None,
-    values: WaterValues | None = None,
-) -> None:
-    """Teach a fresh model to imitate the planner first, if the settings ask for it.
-
-    One pass along the planner's own path, then ``imitation_rounds`` passes along the
-    policy's (DAgger), each followed by a fit to all that was shown.  ``progress`` is
-    told what is being done about once a second; it may raise to stop.  ``values`` are
-    the benchmark's water values of ``problem`` (computed if not given).
-    """
-    if not imitates(settings):
-        return
-    from hydrorl.baselines import water_values
-    from hydrorl.training.imitation import concatenate, gather, imitate
-
-    rng = np.random.default_rng(seed)
-    count = min(settings.imitation_scenarios, problem.n_scenarios)
-    scenarios = np.sort(rng.choice(problem.n_scenarios, count, replace=False))
-    values = water_values(problem) if values is None else values
-    passes = settings.imitation_rounds + 1
-    workers = min(count, _threads(settings))
-    shown = None
-    for k in range(passes):
-        path = "the planner's path" if k == 0 else "the agent's own path"
-
-        def report(done: float, k: int = k, path: str = path) -> None:
-            if progress is not None:
-                progress(f"imitating the planner: pass {k + 1} of {passes} ({path}), {done:.0%}")
-
-        more = gather(
-            problem,
-            episode_design(settings),
-            scenarios,
-            workers=workers,
-            policy=None if k == 0 else model.policy,
-            progress=report,
-            gamma=float(model.gamma),
-            start_volumes=start_volumes,
-            potential=potential,
-            marginal=marginal,
-            lookahead_days=settings.imitation_lookahead_days,
-            values=values,
-        )
-        shown = more if shown is None else concatenate([shown, more])
-
-        def fitting(done: float, k: int = k) -> None:
-            if progress is not None:
-                progress(
-                    f"imitating the planner: fitting after pass {k + 1} of {passes}, {done:.0%}"
-                )
-
-        imitate(model, shown, epochs=IMITATION_EPOCHS, seed=seed, progress=fitting)
-
-
-#: Passes over the demonstrations at each fit.
-IMITATION_EPOCHS = 40
-
-
 def train_in_process(
     settings: TrainingSettings,
     problem: Problem,
     start_volumes: np.ndarray | None = None,
     callback: Any = None,
+    sink: Any = None,
 ) -> Any:
     """Train one agent here, with no database: the recipe as the workbench's agents run it.
 
-    For benchmarks and tests; ``settings`` get their tuned hyper-parameters filled in.
+    For benchmarks and tests; ``settings`` get their tuned hyper-parameters filled in.  The
+    points and the best validated policy go to ``sink`` (a
+    :class:`~hydrorl.training.recipe.MemorySink` unless given); the model returned holds the
+    best validated policy when the settings validate.
     """
-    from stable_baselines3.common.vec_env import VecMonitor
+    from stable_baselines3.common.callbacks import CallbackList
 
-    from hydrorl.env import CascadeVecEnv
     from hydrorl.training.algorithm import build_model
+    from hydrorl.training.recipe import ImitationState, MemorySink, Recipe
 
     settings = settings.resolved()
-    values = training_water_values(settings, problem)
-    potential, marginal = water_value_functions(settings, problem, values=values)
-    env = VecMonitor(
-        CascadeVecEnv(
-            problem,
-            settings.n_envs,
-            episode_design(settings),
-            start_volumes=start_volumes,
-            seed=settings.seed,
-            potential=potential,
-            marginal=marginal,
-        )
-    )
+    sink = MemorySink() if sink is None else sink
+    recipe = Recipe(settings, problem, start_volumes, settings.seed, sink)
+    env = recipe.environment()
     model = build_model(settings, env, settings.seed)
-    warm_start(
-        model, settings, problem, start_volumes, potential, marginal, settings.seed, values=values
-    )
-    model.learn(settings.timesteps, callback=callback)
+    recipe.prepare_validation()
+    recipe.validate(model)
+    state = ImitationState()
+    shown = recipe.imitate(model, state, None)
+    remaining = settings.timesteps - int(model.num_timesteps)
+    if remaining > 0:
+        callbacks = recipe.callbacks(model, shown) + ([callback] if callback else [])
+        model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=False)
+    best = getattr(sink, "best_policy", None)
+    if best is not None and recipe.validation is not None:
+        model.policy.load_state_dict(best)
     return model
 
 
@@ -242,6 +180,7 @@ def train_agent(url: str, agent_id: int) -> int:
         problem = load_problem(session, run.forecast)
         volumes = start_volumes(session, run)
         run_id, index, seed, checkpoint = run.id, agent.index, agent.seed, agent.checkpoint_path
+        best_share = agent.best_validation
     torch.set_num_threads(_threads(settings))
     started = claim(db, models.Agent, agent_id)
     if not started:
@@ -250,19 +189,23 @@ def train_agent(url: str, agent_id: int) -> int:
     try:
         with Heartbeat(db, models.Agent, agent_id):
             stop_reason_text = None
+            recorder = None
             try:
-                model, recorder = _prepare(
+                model, recorder, recipe, shown = _prepare(
                     db, url, agent_id, run_id, index, seed, checkpoint, settings, problem,
-                    volumes, reporter, parent_pid,
+                    volumes, reporter, parent_pid, best_share,
                 )  # fmt: skip
-            except _Stopped as stopped:  # nothing worth keeping yet: a resume starts again
+            except _Stopped as stopped:  # what was done is checkpointed: a resume goes on
                 stop_reason_text = stopped.reason
             if stop_reason_text is None:
+                assert recorder is not None
                 remaining = settings.timesteps - int(model.num_timesteps)
                 if remaining > 0:
                     model.learn(
                         remaining,
-                        callback=CallbackList([recorder, *user_callbacks(settings)]),
+                        callback=CallbackList(
+                            [recorder, *recipe.callbacks(model, shown), *user_callbacks(settings)]
+                        ),
                         reset_num_timesteps=False,
                     )
                 recorder.checkpoint()
@@ -290,50 +233,115 @@ def _prepare(
     volumes: np.ndarray,
     reporter: _Reporter,
     parent_pid: int,
-) -> tuple[Any, Any]:
-    """Everything before learning (water values, model, imitation), showing its progress as
-    the agent's status reason; raises _Stopped when a stop is asked for meanwhile."""
-    from stable_baselines3.common.vec_env import VecMonitor
-
-    from hydrorl.env import CascadeVecEnv
+    best_share: float | None,
+) -> tuple[Any, Any, Any, Any]:
+    """Everything before reinforcement learning (water values, validation, model, imitation),
+    its progress shown as the agent's status reason and its points as curves; raises _Stopped
+    when a stop is asked for meanwhile (after the last imitation pass was checkpointed)."""
     from hydrorl.training.algorithm import build_model, load_model
+    from hydrorl.training.imitation import Demonstrations
+    from hydrorl.training.recipe import ACTOR_LOSS, CRITIC_LOSS, ImitationState, Recipe
     from hydrorl.training.recorder import Recorder
 
-    design = episode_design(settings)
-    values = training_water_values(
-        settings, problem, lambda done: reporter(f"computing the water values, {done:.0%}")
-    )
-    potential, marginal = water_value_functions(settings, problem, values=values)
-    env = VecMonitor(
-        CascadeVecEnv(
-            problem,
-            settings.n_envs,
-            design,
-            start_volumes=volumes,
-            seed=seed,
-            potential=potential,
-            marginal=marginal,
-        )
-    )
+    folder = run_folder(url, run_id) / f"agent-{index}"
+    sink = _DatabaseSink(db, agent_id, folder, reporter, run_folder(url, run_id))
+    recipe = Recipe(settings, problem, volumes, seed, sink, best_share=best_share)
+    env = recipe.environment()
     recorder = Recorder(
         db,
         agent_id,
         run_id,
-        run_folder(url, run_id) / f"agent-{index}",
+        folder,
         env.venv.episodes.reward_scale,  # type: ignore[attr-defined]
         checkpoint_seconds=settings.checkpoint_seconds,
         parent_pid=parent_pid,
+        best_by_peak=settings.validation_scenarios <= 0,
     )
-    if checkpoint and Path(checkpoint).exists():
+    sink.recorder = recorder
+    resumed = bool(checkpoint and Path(checkpoint).exists())
+    if resumed:
+        assert checkpoint is not None
         model = load_model(settings, checkpoint, env)
+        state = ImitationState.load(folder / IMITATION_STATE)
         _forget_after(db, agent_id, int(model.num_timesteps))
+        _forget_after(db, agent_id, state.epochs_done, names=(ACTOR_LOSS, CRITIC_LOSS))
+        demos = folder / DEMONSTRATIONS
+        shown = Demonstrations.load(demos) if demos.exists() else None
     else:
         model = build_model(settings, env, seed)
         _forget_after(db, agent_id, -1)  # a restart from scratch drops earlier points
-        warm_start(model, settings, problem, volumes, potential, marginal, seed, reporter, values)
+        state, shown = ImitationState(), None
+    recipe.prepare_validation()
+    if not resumed:
+        recipe.validate(model)  # the first point: what the fresh policy is worth
+    shown = recipe.imitate(model, state, shown)
+    sink.flush()
     reporter.check()
     reporter.show("")
-    return model, recorder
+    return model, recorder, recipe, shown
+
+
+#: Files beside an agent's checkpoints: how far its imitation got, and what it was shown.
+IMITATION_STATE = "imitation.json"
+DEMONSTRATIONS = "demonstrations.npz"
+
+
+class _DatabaseSink:
+    """The recipe's :class:`~hydrorl.training.recipe.Sink` in an agent process: status reason,
+    curve points and checkpoints of the agent, the references shared in the run's folder."""
+
+    def __init__(
+        self, db: Database, agent_id: int, folder: Path, reporter: _Reporter, run: Path
+    ) -> None:
+        self.db, self.agent_id, self.folder, self.reporter = db, agent_id, folder, reporter
+        self.run = run
+        self.recorder: Any = None
+
+    def status(self, text: str) -> None:
+        self.reporter(text)
+
+    def record(self, name: str, timestep: int, value: float) -> None:
+        self.recorder.record_at(name, timestep, value)
+
+    def flush(self) -> None:
+        self.recorder.flush()
+
+    def save_last(self, model: Any, state: Any, shown: Any) -> None:
+        from hydrorl.training.recorder import save_atomically
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if shown is not None:
+            shown.save(self.folder / DEMONSTRATIONS)
+        save_atomically(model, self.recorder.last_path)
+        state.save(self.folder / IMITATION_STATE)  # last: it says the files beside it are whole
+        self.recorder.num_timesteps = int(model.num_timesteps)
+        self.recorder.flush()
+        path = str(self.recorder.last_path)
+        self.db.run_write(
+            lambda s: s.execute(
+                sa.update(models.Agent)
+                .where(models.Agent.id == self.agent_id)
+                .values(checkpoint_path=path)
+            )
+        )
+        self.reporter.check()
+
+    def save_best(self, model: Any, share: float) -> None:
+        from hydrorl.training.recorder import save_atomically
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        save_atomically(model, self.recorder.best_path)
+        path = str(self.recorder.best_path)
+        self.db.run_write(
+            lambda s: s.execute(
+                sa.update(models.Agent)
+                .where(models.Agent.id == self.agent_id)
+                .values(best_checkpoint_path=path, best_validation=float(share))
+            )
+        )
+
+    def references(self) -> Path | None:
+        return self.run / "validation.json"
 
 
 class _Stopped(Exception):
@@ -382,9 +390,14 @@ def _threads(settings: TrainingSettings) -> int:
     return max(1, (os.cpu_count() or 1) // settings.agents)
 
 
-def _forget_after(db: Database, agent_id: int, timestep: int) -> None:
-    """Drop curve points written after the checkpoint a resumed agent goes on from."""
+def _forget_after(
+    db: Database, agent_id: int, timestep: int, names: tuple[str, ...] | None = None
+) -> None:
+    """Drop curve points written after the checkpoint a resumed agent goes on from (of the
+    curves ``names`` only, their own timestep: the imitation counts epochs)."""
     data_ids = sa.select(models.TrainStepData.id).where(models.TrainStepData.agent_id == agent_id)
+    if names is not None:
+        data_ids = data_ids.where(models.TrainStepData.name.in_(names))
     db.run_write(
         lambda s: s.execute(
             sa.delete(models.TrainStepValue).where(
@@ -393,6 +406,8 @@ def _forget_after(db: Database, agent_id: int, timestep: int) -> None:
             )
         )
     )
+    if names is not None:
+        return
     db.run_write(
         lambda s: s.execute(
             sa.update(models.Agent)

@@ -237,9 +237,7 @@ def create_evaluation_run(
     else:
         if not with_model:
             raise ValidationError(f"run {source.id} has no agent with a checkpoint yet")
-        agent = max(
-            with_model, key=lambda a: -np.inf if a.best_peak_reward is None else a.best_peak_reward
-        )
+        agent = max(with_model, key=_merit)
     run = models.ProjectRun(
         project_id=source.project_id,
         forecast=forecast,
@@ -255,3 +253,11 @@ def create_evaluation_run(
     session.add(run)
     session.flush()
     return run
+
+
+def _merit(agent: models.Agent) -> tuple[float, float]:
+    """How good an agent is: its best validated score (a share of the bound on the run's
+    held-aside scenarios, the same for all its agents), then its best peak training reward."""
+    validated = -np.inf if agent.best_validation is None else agent.best_validation
+    peak = -np.inf if agent.best_peak_reward is None else agent.best_peak_reward
+    return validated, peak

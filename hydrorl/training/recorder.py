@@ -21,9 +21,15 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from hydrorl.db import Database, bulk, models
 from hydrorl.db.models import Status, utcnow
+from hydrorl.training.validation import UNITS as VALIDATION_UNITS
 
 #: Units of the curves HydroRL records itself.
-UNITS = {"episode_reward": "", "episode_value_eur": "EUR", "episode_revenue_eur": "EUR"}
+UNITS = {
+    "episode_reward": "",
+    "episode_value_eur": "EUR",
+    "episode_revenue_eur": "EUR",
+    **VALIDATION_UNITS,
+}
 PEAK_WINDOW = 10
 
 
@@ -49,6 +55,7 @@ class Recorder(BaseCallback):
         poll_seconds: float = 1.0,
         checkpoint_seconds: float = 30.0,
         parent_pid: int | None = None,
+        best_by_peak: bool = True,
     ) -> None:
         super().__init__()
         self.db, self.agent_id, self.run_id = db, agent_id, run_id
@@ -60,7 +67,9 @@ class Recorder(BaseCallback):
         self.checkpoint_seconds = checkpoint_seconds
         self._parent_pid = os.getppid() if parent_pid is None else parent_pid
         self.stop_reason: str | None = None
-        self._data_ids: dict[str, int] = {}
+        #: Whether the best checkpoint is the best peak training reward (else validation keeps it).
+        self.best_by_peak = best_by_peak
+        self._data_ids: dict[str, int] | None = None
         self._buffer: list[tuple[str, int, float, float]] = []
         self._recent: deque[float] = deque(maxlen=PEAK_WINDOW)
         self.best_peak: float | None = None
@@ -79,7 +88,9 @@ class Recorder(BaseCallback):
         n = self.training_env.num_envs
         self._episode_reward = np.zeros(n)
         self._episode_revenue = np.zeros(n)
+        self._load()
 
+    def _load(self) -> None:
         def load(session: Session) -> None:
             rows = session.execute(
                 sa.select(models.TrainStepData.name, models.TrainStepData.id).where(
@@ -112,7 +123,7 @@ class Recorder(BaseCallback):
             if len(self._recent) == self._recent.maxlen:
                 peak = float(np.mean(self._recent))
                 if self.best_peak is None or peak > self.best_peak:
-                    self.best_peak, self._best_dirty = peak, True
+                    self.best_peak, self._best_dirty = peak, self.best_by_peak
         now = time.monotonic()
         if now >= self._next_flush:
             self.flush()
@@ -141,11 +152,19 @@ class Recorder(BaseCallback):
     def _record(self, name: str, value: float) -> None:
         self._buffer.append((name, int(self.num_timesteps), time.time(), value))
 
+    def record_at(self, name: str, timestep: int, value: float) -> None:
+        """Buffer a point of a curve whose x is not the learner's timestep count (imitation)."""
+        self._buffer.append((name, int(timestep), time.time(), float(value)))
+
     def flush(self) -> None:
         """Write buffered curve points, the timestep count and the best peak in one transaction."""
+        if self._data_ids is None:
+            self._load()
+        assert self._data_ids is not None
         points, self._buffer = self._buffer, []
 
         def write(session: Session) -> None:
+            assert self._data_ids is not None
             for name in {p[0] for p in points} - set(self._data_ids):
                 data = models.TrainStepData(
                     agent_id=self.agent_id, name=name, unit=UNITS.get(name, "")
@@ -174,6 +193,7 @@ class Recorder(BaseCallback):
         try:
             self.db.run_write(write)
         except Exception:
+            assert self._data_ids is not None
             self._data_ids = {
                 k: v for k, v in self._data_ids.items() if k not in {p[0] for p in points}
             }

@@ -161,7 +161,15 @@ class RunLauncher(pn.viewable.Viewer):
             return
         agents = self.workbench.agents(self.run_id)
         self._agents.object = agents[
-            ["index", "status", "timesteps_done", "timesteps", "best_peak_reward", "status_reason"]
+            [
+                "index",
+                "status",
+                "timesteps_done",
+                "timesteps",
+                "best_validation",
+                "best_peak_reward",
+                "status_reason",
+            ]
         ]
         self.param.trigger("message")
 
