@@ -288,7 +288,8 @@ class RunVerbs:
         """Block until the run has ended (or ``timeout`` seconds passed); return its status.
 
         With ``until_learning`` it returns as soon as every agent of the run is
-        learning and has saved a checkpoint (or the run has ended).
+        learning by reinforcement (its preparation and imitation done: nothing in its status
+        reason) and has saved a checkpoint (or the run has ended).
         """
         import time
 
@@ -300,7 +301,11 @@ class RunVerbs:
                 return info
             if until_learning:
                 agents = self.agents(run_id)
-                learning = (agents["status"] == "running") & agents["checkpoint_path"].notna()
+                learning = (
+                    (agents["status"] == "running")
+                    & agents["checkpoint_path"].notna()
+                    & (agents["status_reason"] == "")
+                )
                 if len(agents) and learning.all():
                     return info
             time.sleep(poll)

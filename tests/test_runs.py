@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -283,3 +284,52 @@ def test_evaluation_writes_one_episode_per_scenario(demo: hydrorl.Workbench) -> 
     } <= set(series.columns)
     with pytest.raises(hydrorl.ValidationError, match="only failed or stopped runs"):
         demo.resume(run.id)
+
+
+def test_a_stop_between_imitation_passes_keeps_them_and_a_resume_goes_on(
+    demo: hydrorl.Workbench,
+) -> None:
+    imitating = {
+        "algorithm": "A2C",
+        "hyperparameters": {"n_steps": 8},
+        "imitation_scenarios": 2,
+        "imitation_rounds": 1,
+        "imitation_window_days": 60,
+        "agents": 1,
+    }
+    run = demo.start_training("Demo project", "Demo forecast", **{**TINY, **imitating})
+
+    def second_pass() -> bool:
+        reason = demo.agents(run.id).loc[0, "status_reason"]
+        return reason.startswith("imitating the planner: pass 2 of 2")
+
+    wait_for(second_pass, what="agent 0 to begin its second imitation pass")
+    demo.stop(run.id)
+    wait_for(lambda: demo.run(run.id).status == "stopped", 10.0, "the run to stop")
+    agent = demo.agents(run.id).loc[0]
+    assert agent["checkpoint_path"] is not None  # the first pass is kept
+    folder = Path(agent["checkpoint_path"]).parent
+    assert json.loads((folder / "imitation.json").read_text())["passes_done"] == 1
+    curves = demo.curves(run.id, None)
+    validation = curves[curves["series"] == "validation/share_of_bound"]
+    assert len(validation) == 2  # the fresh policy, then after the first pass
+    assert validation["value"].between(0.0, 100.0).all()
+    assert validation["value"].iloc[-1] > validation["value"].iloc[0]  # imitation taught it
+    losses = curves[curves["series"] == "imitation/actor_loss"]
+    assert losses["timestep"].tolist() == list(range(1, 41))  # epochs of the first fit
+
+    demo.resume(run.id)
+    info = demo.wait(run.id, timeout=300)
+    assert info.status == "completed", (info.status_reason, info.error)
+    curves = demo.curves(run.id, None)
+    losses = curves[curves["series"] == "imitation/actor_loss"]
+    assert losses["timestep"].tolist() == list(range(1, 81))  # pass 1 kept, not redone
+    assert json.loads((folder / "imitation.json").read_text())["passes_done"] == 2
+    references = set(curves["series"]) & {
+        "reference/sdp_share_of_bound",
+        "reference/planner_share_of_bound",
+    }
+    assert len(references) == 2
+    best = demo.agents(run.id).loc[0, "best_validation"]
+    shares = curves[curves["series"] == "validation/share_of_bound"]["value"]
+    assert best == pytest.approx(shares.max() / 100.0)  # the best checkpoint is the best validated

@@ -147,8 +147,12 @@ def limited_foresight(
     every_steps: int,
     start_volumes: np.ndarray | None = None,
     forecast: Forecast | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> ForesightResult:
-    """Play a :class:`Planner`'s plans over the whole horizon of ``scenario``."""
+    """Play a :class:`Planner`'s plans over the whole horizon of ``scenario``.
+
+    ``progress`` is told the share of the horizon done before each plan (it may raise to stop).
+    """
     planner = Planner(problem, values, lookahead_steps, every_steps, forecast)
     c = problem.cascade
     volume = problem.default_start_volumes() if start_volumes is None else start_volumes
@@ -156,6 +160,8 @@ def limited_foresight(
     price, inflow = problem.price_eur_mwh[scenario], problem.inflow_m3s[scenario]
     revenue, solves, t = 0.0, 0, 0
     while t < problem.n_steps:
+        if progress is not None:
+            progress(t / problem.n_steps)
         plan = planner.plan(scenario, t, volume[0])
         solves += 1
         for k in range(len(plan)):

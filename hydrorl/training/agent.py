@@ -199,17 +199,22 @@ def train_agent(url: str, agent_id: int) -> int:
                 stop_reason_text = stopped.reason
             if stop_reason_text is None:
                 assert recorder is not None
+                recorder.init_callback(model)  # (learn does it again; imitation may use it all)
                 remaining = settings.timesteps - int(model.num_timesteps)
-                if remaining > 0:
-                    model.learn(
-                        remaining,
-                        callback=CallbackList(
-                            [recorder, *recipe.callbacks(model, shown), *user_callbacks(settings)]
-                        ),
-                        reset_num_timesteps=False,
-                    )
+                try:
+                    if remaining > 0:
+                        model.learn(
+                            remaining,
+                            callback=CallbackList(
+                                [recorder, *recipe.callbacks(model, shown),
+                                 *user_callbacks(settings)]
+                            ),
+                            reset_num_timesteps=False,
+                        )  # fmt: skip
+                    stop_reason_text = recorder.stop_reason
+                except _Stopped as stopped:  # asked during a validation's planner reference
+                    stop_reason_text = stopped.reason
                 recorder.checkpoint()
-                stop_reason_text = recorder.stop_reason
         final = Status.STOPPED if stop_reason_text else Status.COMPLETED
         finish(db, models.Agent, agent_id, final, stop_reason_text or "")
         return 0
@@ -298,7 +303,11 @@ class _DatabaseSink:
         self.recorder: Any = None
 
     def status(self, text: str) -> None:
-        self.reporter(text)
+        if text:
+            self.reporter(text)
+        else:  # done: at once, not once a second
+            self.reporter.check()
+            self.reporter.show("")
 
     def record(self, name: str, timestep: int, value: float) -> None:
         self.recorder.record_at(name, timestep, value)

@@ -1,8 +1,9 @@
 """A warm start for the agents: first imitate a planner that knows no more than they do.
 
 The teacher is a :class:`~hydrorl.baselines.foresight.Planner` on a forecast learned
-from the training forecast (:func:`teacher`): it re-plans some weeks ahead every day and
-values the water left beyond with the SDP water values.  It is played on *windows*:
+from the training forecast (:func:`teacher`: the calendar and the recent state of price and
+inflow): it re-plans four weeks ahead every six hours and values the water left beyond with
+the SDP water values.  It is played on *windows*:
 stretches of training scenarios from random first steps and random volumes, so that the
 states shown cover what the agent will meet, not one path.  Along the path the agent's
 own observations are recorded (the same features and spill guard as in training) with
@@ -36,8 +37,9 @@ if TYPE_CHECKING:
     from hydrorl.baselines.foresight import Forecast, Planner
     from hydrorl.baselines.sdp import WaterValues
 
-#: How often the planner re-plans (days).
-PLANNER_EVERY_DAYS = 1
+#: How often the planner re-plans (hours; every step if steps are longer).  A plan kept for a
+#: whole day misses the spikes of a spiky price (measured in ``hydrorl.baselines.expectation``).
+PLANNER_EVERY_HOURS = 6.0
 #: Exploration noise (standard deviation of the action, a fraction of full discharge) after it.
 EXPLORATION_STD = 0.1
 #: A window is at least this many discount horizons long (1 / (1 - gamma) steps), so that the
@@ -127,11 +129,17 @@ def draw_windows(
     return Windows(scenarios.astype(np.int64), starts.astype(np.int64), volumes, int(steps))
 
 
-def teacher_forecast(training: Problem) -> Callable[[Problem], Forecast]:
-    """What the teacher expects: a forecast fitted on ``training``, to be bound to a problem."""
-    from hydrorl.baselines.foresight import CalendarForecast
+def teacher_forecast(
+    training: Problem, lookahead_days: float = 28.0
+) -> Callable[[Problem], Forecast]:
+    """What the teacher expects: a forecast fitted on ``training`` (the calendar and the recent
+    state of price and inflow, :class:`~hydrorl.baselines.expectation.StateForecast`), to be
+    bound to a problem."""
+    from hydrorl.baselines.expectation import StateForecast
 
-    return CalendarForecast.fit(training).bind
+    per_day = 86_400.0 / training.dt_s
+    steps = max(1, min(round(lookahead_days * per_day), training.n_steps))
+    return StateForecast.fit(training, steps).bind
 
 
 def teacher(
@@ -143,15 +151,11 @@ def teacher(
     """The planner the agents imitate, on ``problem`` (fitted on it unless ``forecast``)."""
     from hydrorl.baselines.foresight import Planner
 
-    per_day = max(1, round(86_400.0 / problem.dt_s))
-    bind = teacher_forecast(problem) if forecast is None else forecast
-    return Planner(
-        problem,
-        values,
-        min(max(1, round(lookahead_days * per_day)), problem.n_steps),
-        min(PLANNER_EVERY_DAYS * per_day, problem.n_steps),
-        bind(problem),
-    )
+    per_day = 86_400.0 / problem.dt_s
+    bind = teacher_forecast(problem, lookahead_days) if forecast is None else forecast
+    lookahead = min(max(1, round(lookahead_days * per_day)), problem.n_steps)
+    every = min(max(1, round(PLANNER_EVERY_HOURS * 3600.0 / problem.dt_s)), lookahead)
+    return Planner(problem, values, lookahead, every, bind(problem))
 
 
 def demonstrations(

@@ -64,7 +64,7 @@ class Sink(Protocol):
     """Where the recipe tells what it does (see the module docstring)."""
 
     def status(self, text: str) -> None:
-        """Show what is being done now; may raise to stop (it is called about once a second)."""
+        """Show what is being done now ("": nothing any more); may raise to stop."""
 
     def record(self, name: str, timestep: int, value: float) -> None: ...
 
@@ -185,7 +185,7 @@ class Recipe:
         if self._forecast is None:
             from hydrorl.training.imitation import teacher_forecast
 
-            self._forecast = teacher_forecast(self.learning)
+            self._forecast = teacher_forecast(self.learning, self.settings.imitation_lookahead_days)
         return self._forecast
 
     def imitates(self) -> bool:
@@ -232,11 +232,16 @@ class Recipe:
             with _exclusive(path) as mine:
                 if not mine:
                     return  # another agent computes it: read at the next validation
-                self.sink.status("validation: the planner on the held-aside scenarios")
                 v.add_planner(
-                    self.values, self.settings.imitation_lookahead_days, self.teacher_forecast()
+                    self.values,
+                    self.settings.imitation_lookahead_days,
+                    self.teacher_forecast(),
+                    lambda done: self.sink.status(
+                        f"validation: the planner on the held-aside scenarios, {done:.0%}"
+                    ),
                 )
                 _write_references(path, v)
+                self.sink.status("")
         self._record_references(timestep)
 
     def _record_references(self, timestep: int) -> None:

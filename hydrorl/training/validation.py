@@ -100,13 +100,25 @@ class Validation:
         )
 
     def add_planner(
-        self, values: WaterValues, lookahead_days: float, forecast: Callable[[Problem], Forecast]
+        self,
+        values: WaterValues,
+        lookahead_days: float,
+        forecast: Callable[[Problem], Forecast],
+        progress: Callable[[float], None] | None = None,
     ) -> float:
-        """Play the imitated planner on the episodes (hundreds of LPs: seconds to minutes)."""
+        """Play the imitated planner on the episodes (hundreds of LPs: seconds to minutes);
+        ``progress`` is told the share done before each plan (it may raise to stop)."""
         from hydrorl.baselines.foresight import limited_foresight
         from hydrorl.training.imitation import teacher
 
         planner = teacher(self.problem, values, lookahead_days, forecast)
+        n = self.problem.n_scenarios
+
+        def told(scenario: int) -> Callable[[float], None] | None:
+            if progress is None:
+                return None
+            return lambda done: progress((scenario + done) / n)
+
         totals = [
             limited_foresight(
                 self.problem,
@@ -116,8 +128,9 @@ class Validation:
                 planner.every_steps,
                 self.start_volumes,
                 planner.forecast,
+                told(s),
             ).total_eur
-            for s in range(self.problem.n_scenarios)
+            for s in range(n)
         ]
         self.planner_eur = float(np.mean(totals))
         return self.planner_eur
