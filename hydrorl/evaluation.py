@@ -134,3 +134,24 @@ def evaluate_policy(
         }
     )
     return EvaluationResult(problem, totals, volume, discharge, spill, generation, revenue, reward)
+
+
+def evaluate_agent(
+    model: Any,
+    problem: Problem,
+    start_volumes: np.ndarray | None = None,
+    *,
+    batch_size: int | None = None,
+) -> EvaluationResult:
+    """Play a HydroRL agent (a model trained by the recipe, or loaded from its checkpoint) over
+    every scenario of ``problem``, as it observes: its :class:`~hydrorl.env.spec.ObservationSpec`
+    (carried by the model) gives the features, the training scales and the water values, so no
+    training settings are needed.  A problem of another system is refused."""
+    from hydrorl.env.spec import ObservationSpec
+
+    spec = ObservationSpec.of(model)
+    spec.check(problem, model)
+    seen = spec.view(problem)
+    return evaluate_policy(
+        model, seen, start_volumes, batch_size=batch_size, **spec.evaluation_options(seen)
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -150,3 +152,51 @@ def test_bootstrapped_window_ends_are_truncations_without_progress(problem) -> N
     for _ in range(5):
         _, _, _, infos = plain.step(np.full((3, 3), 0.5))
     assert not any(info.get("TimeLimit.truncated", False) for info in infos)
+
+
+def test_a_saved_agent_carries_what_it_observes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hydrorl.env.spec import ObservationSpec
+    from hydrorl.evaluation import evaluate_agent, evaluate_policy
+    from hydrorl.project import TrainingSettings
+    from hydrorl.training.agent import evaluation_options, train_in_process
+    from hydrorl.training.algorithm import load_model
+    from tests.test_recipe import lake_problem
+
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))
+    train = lake_problem(0, scenarios=4, days=20)
+    settings = TrainingSettings(
+        timesteps=512, n_envs=4, episode_steps=32, imitation_scenarios=0, validation_days=5
+    ).resolved()
+    model = train_in_process(settings, train)
+    model.save(tmp_path / "agent.zip")
+    loaded = load_model(settings, tmp_path / "agent.zip")  # nothing else at hand
+    spec = ObservationSpec.of(loaded)
+    assert spec.water_values is not None and spec.context_features and spec.spill_guard
+
+    held_out = lake_problem(1, scenarios=2, days=20)  # its own scales: the spec brings training's
+    by_spec = evaluate_agent(loaded, held_out).totals["total_eur"].to_numpy()
+    seen = held_out.with_reference(train)
+    by_settings = evaluate_policy(model, seen, **evaluation_options(settings, seen, train))
+    assert np.allclose(by_spec, by_settings.totals["total_eur"].to_numpy(), rtol=1e-9)
+
+    # The registered environment and the VecEnv observe as the agent does.
+    env = gym.make(ENV_ID, problem=held_out, scenario=1, spec=loaded)
+    obs, _ = env.reset(seed=0)
+    total, done = 0.0, False
+    while not done:
+        action, _ = loaded.predict(obs, deterministic=True)
+        obs, _, terminated, truncated, info = env.step(action)
+        total += info["reward_eur"]
+        done = terminated or truncated
+    assert total == pytest.approx(by_spec[1], rel=1e-9)
+    vec = CascadeVecEnv(held_out, 3, spec=loaded)
+    assert vec.observation_space.shape == loaded.observation_space.shape
+
+    # A problem of another system, or a model with no spec, is refused with what differs.
+    with pytest.raises(hydrorl.ValidationError, match="reservoirs"):
+        evaluate_agent(loaded, demo_problem(scenarios=1, years=1))
+    del loaded.hydrorl_spec
+    with pytest.raises(hydrorl.ValidationError, match="no observation spec"):
+        evaluate_agent(loaded, held_out)

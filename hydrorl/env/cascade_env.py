@@ -55,6 +55,10 @@ class CascadeEnv(gym.Env[np.ndarray, np.ndarray]):
     * ``design``: an :class:`~hydrorl.physics.episode.EpisodeDesign`.
     * ``scenario``: play only this scenario index (evaluation); ``None`` samples one.
     * ``start_volumes``: (n_reservoirs,) volumes in Mm³.
+    * ``spec``: an agent (a model trained by HydroRL, or loaded from its checkpoint) or its
+      :class:`~hydrorl.env.spec.ObservationSpec`: the environment then observes as that
+      agent does (its features, the training scales, the water value feature) and reads
+      actions as it was trained (spill guard), so the agent plays it as it is.
 
     ## Version History
     * v0: first version.
@@ -68,16 +72,31 @@ class CascadeEnv(gym.Env[np.ndarray, np.ndarray]):
         design: EpisodeDesign | None = None,
         scenario: int | None = None,
         start_volumes: np.ndarray | None = None,
+        spec: Any = None,
     ) -> None:
+        from hydrorl.env.spec import as_spec
+
         if problem is None:
             from hydrorl.demo import demo_problem
 
             problem = demo_problem()
+        marginal = None
+        observed = as_spec(spec)
+        if observed is not None:
+            observed.check(problem, spec if spec is not observed else None)
+            problem = observed.view(problem)
+            design = design or observed.design()
+            marginal = observed.marginal(problem)
         self.problem = problem
         self.design = design or EpisodeDesign()
         fixed = None if scenario is None else np.array([scenario])
         self.episodes = BatchedEpisodes(
-            problem, 1, self.design, scenarios=fixed, start_volumes=start_volumes
+            problem,
+            1,
+            self.design,
+            scenarios=fixed,
+            start_volumes=start_volumes,
+            marginal=marginal,
         )
         self.observation_space = observation_space(self.episodes.layout)
         self.action_space = action_space(problem.cascade.n_stations)

@@ -32,8 +32,16 @@ class CascadeVecEnv(VecEnv):
         seed: int | None = None,
         potential: Potential | None = None,
         marginal: Potential | None = None,
+        spec: Any = None,
     ) -> None:
-        self.problem = problem
+        from hydrorl.env.spec import as_spec
+
+        observed = as_spec(spec)  # an agent (or its spec): observe as it does
+        if observed is not None:
+            observed.check(problem, spec if spec is not observed else None)
+            problem = observed.view(problem)
+            design = design or observed.design()
+            marginal = observed.marginal(problem) if marginal is None else marginal
         self.design = design or EpisodeDesign()
         self.episodes = BatchedEpisodes(
             problem,

@@ -141,6 +141,7 @@ def train_in_process(
     recipe = Recipe(settings, problem, start_volumes, settings.seed, sink)
     env = recipe.environment()
     model = build_model(settings, env, settings.seed)
+    recipe.spec.attach(model)
     recipe.prepare_validation()
     recipe.validate(model)
     state = ImitationState()
@@ -276,6 +277,7 @@ def _prepare(
         model = build_model(settings, env, seed)
         _forget_after(db, agent_id, -1)  # a restart from scratch drops earlier points
         state, shown = ImitationState(), None
+    recipe.spec.attach(model)  # every checkpoint carries what the agent observes
     recipe.prepare_validation()
     if not resumed:
         recipe.validate(model)  # the first point: what the fresh policy is worth

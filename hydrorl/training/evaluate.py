@@ -52,6 +52,7 @@ def _evaluate(db: Database, run_id: int) -> None:
     import torch
 
     from hydrorl.baselines import WaterValuePolicy, perfect_foresight, water_values
+    from hydrorl.env.spec import ObservationSpec
     from hydrorl.evaluation import evaluate_policy
     from hydrorl.training.algorithm import load_model
 
@@ -75,9 +76,16 @@ def _evaluate(db: Database, run_id: int) -> None:
     if not checkpoint or not Path(checkpoint).exists():
         raise FileNotFoundError(f"the checkpoint of agent {agent_id} is missing: {checkpoint}")
     model = load_model(settings, checkpoint)
-    played = evaluate_policy(
-        model, problem, volumes, **evaluation_options(settings, problem, training)
-    )
+    spec = ObservationSpec.carried_by(model)
+    if spec is not None:  # what the agent observed, saved with it
+        spec.check(problem, model)
+        played = evaluate_policy(
+            model, spec.view(problem), volumes, **spec.evaluation_options(spec.view(problem))
+        )
+    else:  # saved before agents carried their spec: as its settings say
+        played = evaluate_policy(
+            model, problem, volumes, **evaluation_options(settings, problem, training)
+        )
     values = water_values(training)
     benchmark = evaluate_policy(WaterValuePolicy(problem, values), problem, volumes)
     c = problem.cascade

@@ -181,6 +181,14 @@ class Recipe:
             )
         )
 
+    @property
+    def spec(self) -> Any:
+        """What the agent observes (:class:`~hydrorl.env.spec.ObservationSpec`), carried by its
+        checkpoints."""
+        from hydrorl.env.spec import ObservationSpec
+
+        return ObservationSpec.of_training(self.settings, self.problem, self.values)
+
     def teacher_forecast(self) -> Callable[[Problem], Any]:
         if self._forecast is None:
             from hydrorl.training.imitation import teacher_forecast
