@@ -135,6 +135,7 @@ def _the_whole_story(  # noqa: ANN001
     root.get_by_role("button", name="Start").click()
     root.get_by_text("Run 1 started").wait_for(timeout=30_000)
     wb.wait(1, timeout=120, until_learning=True)
+    _opens_on_validation(page, root, name)
     first = _wait_for_points(page, more_than=0)
     _wait_for_points(page, more_than=first)
     page.screenshot(path=str(ARTIFACTS / f"{name}-train.png"), full_page=True)
@@ -143,6 +144,7 @@ def _the_whole_story(  # noqa: ANN001
         page.reload()
         root.get_by_text("Train", exact=True).click()
         root.get_by_text("Run 1: running").wait_for(timeout=60_000)
+        _opens_on_validation(page, root, f"{name}-reload")
         again = _wait_for_points(page, more_than=0)
         _wait_for_points(page, more_than=again)
 
@@ -164,6 +166,35 @@ def _the_whole_story(  # noqa: ANN001
     root.get_by_text("S02", exact=True).first.wait_for(timeout=30_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / f"{name}-episodes.png"), full_page=True)
+
+
+def _opens_on_validation(page, root, name: str, seconds: float = 60) -> None:  # noqa: ANN001
+    """The monitor shows the run's validation curve first, with the SDP benchmark's line; then
+    the episode reward is chosen in the same selector (it grows at every refresh)."""
+    curve = root.locator("select:has(option[value='validation/share_of_bound'])")
+    curve.wait_for(state="attached", timeout=seconds * 1000)
+    deadline = time.monotonic() + seconds
+    while True:
+        shown, legend = curve.input_value(), _legend_in_page(page)
+        if shown == "validation/share_of_bound" and "SDP benchmark" in legend:
+            break
+        assert time.monotonic() < deadline, f"the monitor shows {shown}, legend {legend}"
+        page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-validation.png"), full_page=True)
+    curve.select_option("episode_reward")
+
+
+def _legend_in_page(page) -> str:  # noqa: ANN001
+    """The labels of the page's Bokeh legends."""
+    return page.evaluate(
+        """() => {
+            const labels = [];
+            for (const doc of Bokeh.documents)
+                for (const m of doc.all_models)
+                    if (m.type === "LegendItem") labels.push(JSON.stringify(m.label));
+            return labels.join(" ");
+        }"""
+    )
 
 
 def _run_all_cells(page, shows, seconds: float = 120) -> None:  # noqa: ANN001

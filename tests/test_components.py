@@ -223,3 +223,158 @@ def test_a_long_run_opens_from_one_point_in_k(demo: hydrorl.Workbench) -> None:
     assert monitor.refresh() == 20  # then every new point
     export = pd.read_csv(monitor._csv())
     assert len(export) == 6020 and export.groupby("agent").size().tolist() == [3010, 3010]
+
+
+def _add_curve(wb: hydrorl.Workbench, run_id: int, name: str, points: dict[int, list]) -> None:
+    """Points ``(timestep, value)`` of curve ``name`` per agent index, as an agent writes them."""
+
+    def write(session) -> None:  # noqa: ANN001
+        for agent in session.get(models.ProjectRun, run_id).agents:
+            if agent.index not in points:
+                continue
+            data = session.scalar(
+                sa.select(models.TrainStepData).filter_by(agent_id=agent.id, name=name)
+            )
+            if data is None:
+                data = models.TrainStepData(agent_id=agent.id, name=name)
+                session.add(data)
+                session.flush()
+            steps, values = zip(*points[agent.index], strict=True)
+            bulk.insert_columns(
+                session,
+                models.TrainStepValue.__table__,
+                ("data_id", "timestep", "wall_time", "value"),
+                (np.full(len(steps), data.id), np.array(steps), np.full(len(steps), time.time()),
+                 np.array(values, dtype=float)),
+            )  # fmt: skip
+
+    wb.database.run_write(write)
+
+
+def _axis_labels(monitor: TrainingMonitor) -> tuple[str, str]:
+    import holoviews as hv
+
+    figure = hv.render(monitor._plot_pane.object)
+    return figure.xaxis[0].axis_label, figure.yaxis[0].axis_label
+
+
+SHARE, SDP, PLANNER = (
+    "validation/share_of_bound",
+    "reference/sdp_share_of_bound",
+    "reference/planner_share_of_bound",
+)
+
+
+def test_the_monitor_opens_on_validation_with_its_reference_lines(
+    demo: hydrorl.Workbench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def create(session) -> tuple[int, list[int]]:  # noqa: ANN001
+        return _running_run(session, agents=2, timesteps=10_000)
+
+    run_id, data_ids = demo.database.run_write(create)
+    _add_points(demo, data_ids, 0, 30)
+    _add_curve(demo, run_id, SHARE, {0: [(0, 30.0), (500, 60.0)], 1: [(0, 20.0), (500, 50.0)]})
+    _add_curve(demo, run_id, SDP, {0: [(0, 80.0)], 1: [(0, 82.0)]})
+    _add_curve(demo, run_id, PLANNER, {0: [(500, 90.0)]})
+    _add_curve(demo, run_id, "imitation/actor_loss", {0: [(e, 1.0 / e) for e in range(1, 41)]})
+    _add_curve(demo, run_id, "imitation/anchor_loss", {0: [(100, 0.5), (200, 0.4)]})
+
+    def scores(session) -> None:  # noqa: ANN001
+        session.get(models.ProjectRun, run_id).agents[0].best_validation = 0.6
+        session.get(models.ProjectRun, run_id).agents[0].best_peak_reward = 1.5
+
+    demo.database.run_write(scores)
+    monitor = TrainingMonitor(demo, run_id=run_id)
+    assert monitor.series == SHARE and monitor.series_select.value == SHARE
+    assert monitor.series_select.groups == {
+        "validation": [SHARE],
+        "imitation": ["imitation/actor_loss", "imitation/anchor_loss"],
+        "training": ["episode_reward"],
+    }  # the reference curves are lines on the validation plot, not curves of their own
+    assert [b.data["value"].tolist() for b in monitor.buffers.values()] == [[30, 60], [20, 50]]
+    assert all((b.data["smooth"] == b.data["value"]).all() for b in monitor.buffers.values())
+    # The classical policies at the mean of each agent's latest point, across the points' x.
+    assert monitor.references() == {"SDP benchmark": 81.0, "planner": 90.0}
+    line = monitor.reference_pipes["SDP benchmark"].data
+    assert line["value"].tolist() == [81.0, 81.0] and line["timestep"].tolist() == [0, 500]
+    labels = [layer[()].label for layer in monitor._plot_pane.object]
+    assert {"agent 0", "agent 1", "SDP benchmark", "planner"} <= set(labels)
+    assert _axis_labels(monitor) == ("timesteps", "% of the bound")
+    table = monitor._agents_pane.object
+    columns = list(table.columns)
+    assert columns.index("best validation (% of bound)") == columns.index("best peak reward") + 1
+    assert table["best validation (% of bound)"].tolist()[0] == 60.0
+    assert table["best validation (% of bound)"].isna().tolist() == [False, True]
+
+    # New reference and validation points: only they are read, and the lines follow.
+    read: list[tuple[str, int]] = []
+    curves = demo.curves
+
+    def counting(run: int, series: str | None = "episode_reward", **kw: object) -> pd.DataFrame:
+        frame = curves(run, series, **kw)  # type: ignore[arg-type]
+        read.append((str(series), len(frame)))
+        return frame
+
+    _add_curve(demo, run_id, SHARE, {1: [(1000, 70.0)]})
+    _add_curve(demo, run_id, SDP, {1: [(1000, 84.0)]})
+    with monkeypatch.context() as patch:
+        patch.setattr(demo, "curves", counting)
+        assert monitor.refresh() == 1
+    assert sorted(read) == [(PLANNER, 0), (SDP, 1), (SHARE, 1)]
+    assert monitor.references() == {"SDP benchmark": 82.0, "planner": 90.0}
+    for label in ("SDP benchmark", "planner"):
+        assert monitor.reference_pipes[label].data["timestep"].tolist() == [0, 1000]
+    assert monitor.reference_pipes["planner"].data["value"].tolist() == [90.0, 90.0]
+
+    monitor.x_axis = "wall_time"
+    assert set(monitor.reference_pipes) == {"SDP benchmark", "planner"}
+    assert _axis_labels(monitor) == ("wall time", "% of the bound")
+    monitor.x_axis = "timestep"
+
+    # The other curves are one choice away; imitation losses count fitting epochs.
+    monitor.series_select.value = "imitation/actor_loss"
+    assert monitor.series == "imitation/actor_loss" and monitor.reference_pipes == {}
+    assert len(monitor.buffers[0].data) == 40
+    assert _axis_labels(monitor) == ("fitting epoch", "imitation/actor_loss")
+    monitor.series_select.value = "imitation/anchor_loss"
+    assert _axis_labels(monitor)[0] == "timesteps"
+    monitor.series_select.value = "episode_reward"
+    for _ in range(5):
+        monitor.refresh()
+    assert monitor.series == "episode_reward"  # chosen: kept though the run validates
+    assert _axis_labels(monitor) == ("timesteps", "episode_reward")
+    monitor.run_id = None
+    monitor.run_id = run_id  # another run opens on its own default again
+    assert monitor.series == SHARE
+    monitor.__panel__()
+    monitor.stop()
+
+
+def test_the_monitor_turns_to_validation_when_it_appears(demo: hydrorl.Workbench) -> None:
+    def create(session) -> tuple[int, list[int]]:  # noqa: ANN001
+        return _running_run(session, agents=2, timesteps=10_000)
+
+    run_id, data_ids = demo.database.run_write(create)
+    chosen_id, _ = demo.database.run_write(create)
+    monitor = TrainingMonitor(demo, run_id=run_id)  # just started: no curves yet
+    chosen = TrainingMonitor(demo, run_id=chosen_id, series="episode_reward")
+    assert monitor.series == "episode_reward" and monitor.refresh() == 0
+    assert monitor.series_select.groups == {"training": ["episode_reward"]}
+    for run in (run_id, chosen_id):
+        _add_curve(demo, run, SHARE, {0: [(0, 40.0)], 1: [(0, 45.0)]})
+        _add_curve(demo, run, SDP, {0: [(0, 80.0)], 1: [(0, 80.0)]})
+        _add_curve(demo, run, "loss", {0: [(64, 1.0)]})
+    assert monitor.refresh() == 2
+    assert monitor.series == SHARE and monitor.references() == {"SDP benchmark": 80.0}
+    assert _axis_labels(monitor) == ("timesteps", "% of the bound")
+    chosen.refresh()
+    assert chosen.series == "episode_reward" and chosen.reference_pipes == {}
+    for _ in range(5):  # every fifth refresh looks for every curve the run may have
+        monitor.refresh()
+    assert monitor.series_select.groups == {
+        "validation": [SHARE],
+        "training": ["episode_reward", "loss"],
+    }
+    _add_points(demo, data_ids, 0, 3)
+    monitor.series_select.value = "episode_reward"
+    assert [len(b.data) for b in monitor.buffers.values()] == [3, 3]
