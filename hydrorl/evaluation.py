@@ -76,13 +76,15 @@ def evaluate_policy(
     spill_guard: bool = False,
     context_features: bool = False,
     bootstrap_window_ends: bool = False,
+    expected: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> EvaluationResult:
     """Play ``policy`` deterministically over the whole horizon of every scenario.
 
     ``forecast_horizon_steps`` and ``marginal`` (the water value feature) must be
     (with ``context_features`` and ``bootstrap_window_ends``, which hides the progress) what
-    the policy was trained to observe, ``spill_guard``
-    how its actions were read.
+    the policy was trained to observe (``expected``: the forecast features, see
+    :class:`~hydrorl.physics.episode.BatchedEpisodes`), ``spill_guard`` how its actions
+    were read.
     """
     c = problem.cascade
     n_s, n_t = problem.n_scenarios, problem.n_steps
@@ -92,6 +94,7 @@ def evaluate_policy(
         spill_guard=spill_guard,
         context_features=context_features,
         bootstrap_window_ends=bootstrap_window_ends,
+        forecast_features=expected is not None,
     )
     volume = np.empty((n_s, n_t + 1, c.n_reservoirs))
     discharge = np.empty((n_s, n_t, c.n_stations))
@@ -109,6 +112,7 @@ def evaluate_policy(
             scenarios=rows,
             start_volumes=start_volumes,
             marginal=marginal,
+            expected=None if expected is None else (expected[0][rows], expected[1][rows]),
         )
         obs = episodes.observe()
         volume[rows, 0] = episodes.volume

@@ -45,6 +45,7 @@ BEFORE_THE_FIELD: dict[str, Any] = {
     "imitation_window_days": 0.0,
     "imitation_anchor": 0.0,
     "validation_scenarios": 0,
+    "forecast_features": False,
 }
 
 #: Algorithms whose policy the imitation warm start can teach (actor-critic, on-policy).
@@ -92,6 +93,11 @@ class TrainingSettings:
             past: averages of the price over about a week and of the inflow over about four
             weeks (each scenario's own past only), from which a wet year or a dear scenario
             can be told.
+        forecast_features: (default on) the observation also shows what a forecast learned
+            from the training forecast expects (the imitated planner's forecast: the
+            calendar and the recent state of price and inflow): the mean price over the next
+            day, week and four weeks, the mean inflow over the next week and four weeks.
+            Read from each scenario's past only; the agent's checkpoints carry the forecast.
         learning_rate_decay: the learning rate falls linearly to zero over ``timesteps``
             (from the algorithm's, or the run's own ``learning_rate``), so that the policy
             settles instead of wandering around its plateau.
@@ -143,6 +149,7 @@ class TrainingSettings:
     water_value_feature: bool = True
     spill_guard: bool = True
     context_features: bool = True
+    forecast_features: bool = True
     learning_rate_decay: bool = False
     imitation_scenarios: int = 8
     imitation_rounds: int = 3
@@ -168,6 +175,7 @@ class TrainingSettings:
             "water_value_feature",
             "spill_guard",
             "context_features",
+            "forecast_features",
             "learning_rate_decay",
             "bootstrap_window_ends",
         ):

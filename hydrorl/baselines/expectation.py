@@ -115,6 +115,19 @@ class StateForecast:
         inflow_scale = np.linalg.solve(scale_gram, scale_cross[..., None])[..., 0]
         return cls(price_coef, inflow_coef, lead[0], lead[1], inflow_scale, memory)
 
+    def to_dict(self) -> dict[str, object]:
+        """Plain lists: JSON that an agent's checkpoint can carry."""
+        return {
+            f.name: (v.tolist() if isinstance(v, np.ndarray) else list(v))
+            for f in dataclasses.fields(self)
+            for v in [getattr(self, f.name)]
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> StateForecast:
+        values = {k: np.asarray(v, dtype=float) for k, v in data.items() if k != "memory_steps"}
+        return cls(**values, memory_steps=tuple(int(m) for m in data["memory_steps"]))  # type: ignore[arg-type, attr-defined]
+
     @property
     def lookahead_steps(self) -> int:
         return int(self.price_lead.shape[-1])
@@ -149,6 +162,66 @@ class StateForecast:
             return price, inflow
 
         return forecast
+
+
+#: What an agent observes of the forecast (``StateForecast.summary``): mean expected price over
+#: the next day, week and four weeks; mean expected inflow over the next week and four weeks.
+SUMMARY_PRICE_DAYS = (1.0, 7.0, 28.0)
+SUMMARY_INFLOW_DAYS = (7.0, 28.0)
+
+
+def summary_size() -> int:
+    return len(SUMMARY_PRICE_DAYS) + len(SUMMARY_INFLOW_DAYS)
+
+
+def expected(model: StateForecast, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`summarise` split as (prices (S, T, P), inflows (S, T, Q)): the forecast features
+    of :class:`~hydrorl.physics.episode.BatchedEpisodes`."""
+    out = summarise(model, problem)
+    n = len(SUMMARY_PRICE_DAYS)
+    return out[..., :n], out[..., n:]
+
+
+def summarise(model: StateForecast, problem: Problem) -> np.ndarray:
+    """(S, T, F) what the forecast expects at every step of every scenario of ``problem``:
+    the mean expected price (EUR/MWh) over the next day, week and four weeks, then the mean
+    expected inflow (m³/s) over the next week and four weeks (leads past the fitted ones use
+    the last one's coefficients; past the horizon, the last step's calendar).  Each step
+    reads only steps up to itself, as :meth:`StateForecast.bind` does; vectorised over
+    scenarios and steps, one lead at a time."""
+    x = _calendar(problem)
+    season = x[:, : 1 + 2 * _HARMONICS]
+    price_mean = x @ model.price_coef
+    inflow_mean = season @ model.inflow_coef
+    price_rest = problem.price_eur_mwh - price_mean
+    inflow_rest = np.log(np.maximum(problem.inflow_m3s, 1e-6)) - inflow_mean
+    features = _state_features(price_rest, inflow_rest, model.memory_steps)  # (S, T, F)
+    harmonics = season[:, :_SCALE_TERMS]
+    slot, _ = _slot_of_day(problem)
+    per_day = _SECONDS_PER_DAY / problem.dt_s
+    price_leads = [max(1, round(d * per_day)) for d in SUMMARY_PRICE_DAYS]
+    inflow_leads = [max(1, round(d * per_day)) for d in SUMMARY_INFLOW_DAYS]
+    n_t, fitted = problem.n_steps, model.lookahead_steps
+    steps = np.arange(n_t)
+    price_sum = np.zeros(problem.price_eur_mwh.shape)
+    inflow_sum = np.zeros(problem.price_eur_mwh.shape)
+    out = np.empty((*problem.price_eur_mwh.shape, summary_size()))
+    for k in range(1, max(price_leads + inflow_leads) + 1):
+        lead = min(k, fitted) - 1
+        at = np.minimum(steps + k, n_t - 1)
+        price_coef = model.price_lead[slot, :, lead]  # (T, F)
+        inflow_coef = model.inflow_lead[slot, :, lead]
+        price_sum += price_mean[at] + np.einsum("stf,tf->st", features, price_coef)
+        level = np.exp(inflow_mean[at] + np.einsum("stf,tf->st", features, inflow_coef))
+        factor = np.clip(harmonics[at] @ model.inflow_scale[lead], 0.2, 5.0)
+        inflow_sum += level * factor
+        for i, n in enumerate(price_leads):
+            if k == n:
+                out[..., i] = price_sum / n
+        for i, n in enumerate(inflow_leads):
+            if k == n:
+                out[..., len(price_leads) + i] = inflow_sum / n
+    return out
 
 
 def _lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -80,13 +80,14 @@ class CascadeEnv(gym.Env[np.ndarray, np.ndarray]):
             from hydrorl.demo import demo_problem
 
             problem = demo_problem()
-        marginal = None
+        marginal = expected = None
         observed = as_spec(spec)
         if observed is not None:
             observed.check(problem, spec if spec is not observed else None)
             problem = observed.view(problem)
             design = design or observed.design()
             marginal = observed.marginal(problem)
+            expected = observed.expected(problem)
         self.problem = problem
         self.design = design or EpisodeDesign()
         fixed = None if scenario is None else np.array([scenario])
@@ -97,6 +98,7 @@ class CascadeEnv(gym.Env[np.ndarray, np.ndarray]):
             scenarios=fixed,
             start_volumes=start_volumes,
             marginal=marginal,
+            expected=expected,
         )
         self.observation_space = observation_space(self.episodes.layout)
         self.action_space = action_space(problem.cascade.n_stations)

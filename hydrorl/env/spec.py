@@ -45,10 +45,12 @@ class ObservationSpec:
     water_price_eur_mwh: float
     #: The SDP water values shown as a feature (their arrays), or None.
     water_values: dict[str, Any] | None = None
+    #: The forecast whose expectations are shown as features (a StateForecast's arrays), or None.
+    forecast: dict[str, Any] | None = None
 
     @classmethod
     def of_training(
-        cls, settings: Any, training: Problem, values: WaterValues | None
+        cls, settings: Any, training: Problem, values: WaterValues | None, forecast: Any = None
     ) -> ObservationSpec:
         """The spec of an agent of ``settings`` trained on ``training`` with ``values``."""
         c = training.cascade
@@ -69,6 +71,7 @@ class ObservationSpec:
             training.inflow_mean,
             training.water_price_eur_mwh,
             shown,
+            forecast.to_dict() if settings.forecast_features else None,
         )
 
     # ------------------------------------------------------------------ with a model
@@ -112,6 +115,7 @@ class ObservationSpec:
             self.forecast_horizon_steps,
             self.water_values is not None,
             self.context_features,
+            _expected_counts() if self.forecast is not None else (0, 0),
         )
 
     def check(self, problem: Problem, model: Any = None) -> None:
@@ -151,6 +155,7 @@ class ObservationSpec:
             spill_guard=self.spill_guard,
             context_features=self.context_features,
             bootstrap_window_ends=self.bootstrap_window_ends,
+            forecast_features=self.forecast is not None,
             **over,
         )
 
@@ -162,9 +167,18 @@ class ObservationSpec:
         values = WaterValues(**{k: _array(v) for k, v in self.water_values.items()})
         return values.marginal(problem)
 
+    def expected(self, problem: Problem) -> tuple[np.ndarray, np.ndarray] | None:
+        """The forecast features of ``problem`` as the agent sees them (None if it does not)."""
+        if self.forecast is None:
+            return None
+        from hydrorl.baselines.expectation import StateForecast, expected
+
+        return expected(StateForecast.from_dict(self.forecast), problem)
+
     def evaluation_options(self, problem: Problem) -> dict[str, Any]:
         """:func:`~hydrorl.evaluation.evaluate_policy` keywords to play the agent on ``problem``."""
         return {
+            "expected": self.expected(problem),
             "forecast_horizon_steps": self.forecast_horizon_steps,
             "marginal": self.marginal(problem),
             "spill_guard": self.spill_guard,
@@ -180,6 +194,12 @@ def as_spec(agent_or_spec: Any) -> ObservationSpec | None:
     if isinstance(agent_or_spec, dict):
         return ObservationSpec.from_dict(agent_or_spec)
     return ObservationSpec.of(agent_or_spec)
+
+
+def _expected_counts() -> tuple[int, int]:
+    from hydrorl.baselines.expectation import SUMMARY_INFLOW_DAYS, SUMMARY_PRICE_DAYS
+
+    return len(SUMMARY_PRICE_DAYS), len(SUMMARY_INFLOW_DAYS)
 
 
 def _plain(value: Any) -> Any:

@@ -33,6 +33,7 @@ class CascadeVecEnv(VecEnv):
         potential: Potential | None = None,
         marginal: Potential | None = None,
         spec: Any = None,
+        expected: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         from hydrorl.env.spec import as_spec
 
@@ -42,6 +43,7 @@ class CascadeVecEnv(VecEnv):
             problem = observed.view(problem)
             design = design or observed.design()
             marginal = observed.marginal(problem) if marginal is None else marginal
+            expected = observed.expected(problem) if expected is None else expected
         self.design = design or EpisodeDesign()
         self.episodes = BatchedEpisodes(
             problem,
@@ -52,6 +54,7 @@ class CascadeVecEnv(VecEnv):
             seed=seed,
             potential=potential,
             marginal=marginal,
+            expected=expected,
         )
         self.render_mode = None
         super().__init__(

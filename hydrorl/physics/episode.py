@@ -32,6 +32,9 @@ class EpisodeDesign:
         context_features: show the day of the week and what the recent past was like:
             exponential averages of the price (over about a week) and of the inflow
             (about four weeks), computed from each scenario's own past only.
+        forecast_features: show what a forecast learned from the training forecast expects
+            (the ``expected`` array given to :class:`BatchedEpisodes`: e.g. mean prices over
+            the next day, week and month), computed from each scenario's own past only.
         bootstrap_window_ends: the end of a window is a cut, not an end: the learner is told
             it was truncated (SB3 then adds the discounted value of the last state) and the
             window's progress is not shown (always 0), so one stationary policy is learnt
@@ -46,6 +49,7 @@ class EpisodeDesign:
     spill_guard: bool = False
     context_features: bool = False
     bootstrap_window_ends: bool = False
+    forecast_features: bool = False
 
 
 #: Time constants (in days) of the recent-past averages among the context features.
@@ -62,15 +66,17 @@ class ObservationLayout:
 
     ``[volume fraction × R, price, inflow, sin/cos time of day, sin/cos time of
     year, progress, future prices × H, future inflows × H, (sin/cos day of week,
-    recent price, recent inflow), (water value)]``, with volume fractions
-    ``(v − min)/(max − min)``, prices and the water value ``(p − mean)/std`` and
-    inflows ``i/mean``.
+    recent price, recent inflow), (expected prices × P, expected inflows × Q),
+    (water value)]``, with volume fractions ``(v − min)/(max − min)``, prices and the
+    water value ``(p − mean)/std`` and inflows ``i/mean``.
     """
 
     n_reservoirs: int
     horizon: int = 0
     value_feature: bool = False
     context: bool = False
+    #: How many expected prices, then expected inflows, are shown (forecast features).
+    expected: tuple[int, int] = (0, 0)
 
     @property
     def size(self) -> int:
@@ -79,8 +85,15 @@ class ObservationLayout:
             + 7
             + 2 * self.horizon
             + 4 * int(self.context)
+            + sum(self.expected)
             + int(self.value_feature)
         )
+
+    @property
+    def expectation(self) -> slice:
+        """The forecast features (expected prices, then inflows), if shown."""
+        first = self.n_reservoirs + 7 + 2 * self.horizon + 4 * int(self.context)
+        return slice(first, first + sum(self.expected))
 
     @property
     def context_features(self) -> slice:
@@ -151,7 +164,9 @@ class BatchedEpisodes:
     of the benchmark as ``Φ``, a short window stands for the long horizon.  The
     true value of an episode (revenue plus the end water value) stays in ``info``.
     ``marginal`` (same signature, EUR/MWh) adds the water value of the stored energy
-    to the observation, to be compared with the price.
+    to the observation, to be compared with the price.  ``expected`` (prices (S, T, P) in
+    EUR/MWh, inflows (S, T, Q) in m³/s: what a forecast expected at each step, reading
+    only the past) adds the forecast features when the design asks for them.
     """
 
     def __init__(
@@ -166,6 +181,7 @@ class BatchedEpisodes:
         seed: int | None = None,
         potential: Potential | None = None,
         marginal: Potential | None = None,
+        expected: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.problem = problem
         self.n = n
@@ -173,11 +189,27 @@ class BatchedEpisodes:
         self.potential = potential
         self.marginal = marginal
         c = problem.cascade
+        if design.forecast_features and expected is None:
+            raise ValueError(
+                "forecast_features needs the expected (prices, inflows) of the problem"
+            )
+        shown = (0, 0)
+        if design.forecast_features and expected is not None:
+            prices, inflows = expected  # (S, T, P) EUR/MWh and (S, T, Q) m³/s
+            shown = (prices.shape[-1], inflows.shape[-1])
+            self._expected = np.concatenate(
+                [
+                    (prices - problem.price_mean) / problem.price_std,
+                    inflows / problem.inflow_mean,
+                ],
+                axis=-1,
+            ).astype(np.float32)
         self.layout = ObservationLayout(
             c.n_reservoirs,
             design.forecast_horizon_steps,
             marginal is not None,
             design.context_features,
+            shown,
         )
         self.rng = np.random.default_rng(seed)
         self.fixed_scenarios = None if scenarios is None else np.asarray(scenarios, np.int64)
@@ -266,6 +298,8 @@ class BatchedEpisodes:
             ]
         if lay.context:
             obs[:, lay.context_features] = self._context[self.scenario, t]
+        if sum(lay.expected):
+            obs[:, lay.expectation] = self._expected[self.scenario, t]
         if self.marginal is not None:
             value = self.marginal(t, self.volume)
             obs[:, lay.water_value] = (value - p.price_mean) / p.price_std

@@ -44,7 +44,18 @@ def episode_design(settings: TrainingSettings) -> EpisodeDesign:
         spill_guard=settings.spill_guard,
         context_features=settings.context_features,
         bootstrap_window_ends=settings.bootstrap_window_ends,
+        forecast_features=settings.forecast_features,
     )
+
+
+def forecaster(settings: TrainingSettings, training: Problem) -> Any:
+    """The forecast the agent observes and its teacher plans on, fitted on ``training``
+    (:class:`~hydrorl.baselines.expectation.StateForecast`, up to the planner's lookahead)."""
+    from hydrorl.baselines.expectation import StateForecast
+
+    per_day = 86_400.0 / training.dt_s
+    steps = round(settings.imitation_lookahead_days * per_day)
+    return StateForecast.fit(training, max(1, min(steps, training.n_steps)))
 
 
 def shaping_potential(settings: TrainingSettings, problem: Problem) -> Potential | None:
@@ -78,12 +89,22 @@ def evaluation_options(
     problem: Problem,
     training: Problem | None = None,
     values: WaterValues | None = None,
+    forecast: Any = None,
 ) -> dict[str, Any]:
     """What :func:`~hydrorl.evaluation.evaluate_policy` needs to play an agent of these settings
     on ``problem`` as it was trained on ``training``: its observation and how its actions are read.
+    ``values`` and ``forecast`` are the water values and the forecast it was shown (computed
+    from ``training`` if not given).
     """
     _, marginal = water_value_functions(settings, problem, training, values)
+    shown = None
+    if settings.forecast_features:
+        from hydrorl.baselines.expectation import expected
+
+        model = forecaster(settings, training or problem) if forecast is None else forecast
+        shown = expected(model, problem)
     return {
+        "expected": shown,
         "forecast_horizon_steps": settings.forecast_horizon_steps,
         "marginal": marginal,
         "spill_guard": settings.spill_guard,

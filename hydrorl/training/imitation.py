@@ -166,6 +166,7 @@ def demonstrations(
     gamma: float,
     potential: Potential | None = None,
     marginal: Potential | None = None,
+    expected: tuple[np.ndarray, np.ndarray] | None = None,
     act: Callable[[np.ndarray], np.ndarray] | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> Demonstrations:
@@ -190,6 +191,7 @@ def demonstrations(
         start_volumes=windows.volumes,
         potential=potential,
         marginal=marginal,
+        expected=expected,
     )
     n_t, n_k = windows.steps, len(windows)
     obs = np.empty((n_k, n_t, episodes.layout.size), dtype=np.float32)

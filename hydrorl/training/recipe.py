@@ -159,7 +159,21 @@ class Recipe:
         self.potential, self.marginal = water_value_functions(settings, problem, values=values)
         self.validation: val.Validation | None = None
         self.best_share = best_share
-        self._forecast: Callable[[Problem], Any] | None = None
+        self.forecaster: Any = None  # fitted on the scenarios learnt on, once
+        if settings.forecast_features or self.imitates():
+            from hydrorl.training.agent import forecaster
+
+            sink.status("fitting the forecast")
+            self.forecaster = forecaster(settings, self.learning)
+        self.expected = self.expected_of(self.learning)
+
+    def expected_of(self, problem: Problem) -> Any:
+        """The forecast features of ``problem`` if the agent observes them, else None."""
+        if not self.settings.forecast_features:
+            return None
+        from hydrorl.baselines.expectation import expected
+
+        return expected(self.forecaster, problem)
 
     # ------------------------------------------------------------------ pieces
 
@@ -178,6 +192,7 @@ class Recipe:
                 seed=self.seed,
                 potential=self.potential,
                 marginal=self.marginal,
+                expected=self.expected,
             )
         )
 
@@ -187,14 +202,13 @@ class Recipe:
         checkpoints."""
         from hydrorl.env.spec import ObservationSpec
 
-        return ObservationSpec.of_training(self.settings, self.problem, self.values)
+        return ObservationSpec.of_training(
+            self.settings, self.problem, self.values, self.forecaster
+        )
 
     def teacher_forecast(self) -> Callable[[Problem], Any]:
-        if self._forecast is None:
-            from hydrorl.training.imitation import teacher_forecast
-
-            self._forecast = teacher_forecast(self.learning, self.settings.imitation_lookahead_days)
-        return self._forecast
+        """The teacher's forecast (the one the agent observes), to be bound to a problem."""
+        return self.forecaster.bind
 
     def imitates(self) -> bool:
         from hydrorl.training.agent import imitates
@@ -218,7 +232,9 @@ class Recipe:
             self.aside,
             self.settings.validation_days,
             self.values,
-            lambda p: evaluation_options(self.settings, p, self.problem, values=self.values),
+            lambda p: evaluation_options(
+                self.settings, p, self.problem, values=self.values, forecast=self.forecaster
+            ),
             self.start_volumes,
             known=shared,
         )
@@ -325,6 +341,7 @@ class Recipe:
                 gamma=float(model.gamma),
                 potential=self.potential,
                 marginal=self.marginal,
+                expected=self.expected,
             )
             shown = more if shown is None else concatenate([shown, more])
 
