@@ -35,12 +35,15 @@ UNITS = {VALUE: "EUR", SHARE: "%", VERSUS: "x", **{n: "%" for n in REFERENCES.va
 def split(n_scenarios: int, held: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(scenarios to learn on, scenarios held aside) of a run with ``seed``.
 
-    With too few scenarios to spare (fewer than ``held + 2``) nothing is held aside and the
-    validation plays the training scenarios themselves.
+    At most a quarter of the scenarios are held aside; with fewer than four nothing is, and
+    the validation plays the training scenarios themselves.
     """
     every = np.arange(n_scenarios)
-    if held <= 0 or n_scenarios < held + 2:
-        return every, every if held > 0 else every[:0]
+    if held <= 0:
+        return every, every[:0]
+    held = min(held, n_scenarios // 4)
+    if held == 0:
+        return every, every
     aside = np.sort(np.random.default_rng([seed, 13]).choice(n_scenarios, held, replace=False))
     return np.setdiff1d(every, aside), aside
 
