@@ -70,7 +70,9 @@ class TrainingSettings:
     Attributes:
         algorithm: one of :data:`ALGORITHMS`.
         timesteps: environment steps per agent.
-        agents: agents trained in parallel, each with its own seed.
+        agents: agents trained in parallel, each with its own seed (default 2: one per core
+            of a 2-core laptop, so each agent's imitation runs at full speed and the best
+            validated of two seeds is kept; more agents share the cores and take longer).
         seed: seed of the first agent; agent ``i`` uses ``seed + i``.
         hyperparameters: keyword arguments for the SB3 algorithm (e.g. ``learning_rate``),
             over :data:`TUNED_HYPERPARAMETERS` of the algorithm (and, when the policy imitates
@@ -137,7 +139,7 @@ class TrainingSettings:
 
     algorithm: str = "A2C"
     timesteps: int = 100_000
-    agents: int = 1
+    agents: int = 2
     seed: int = 0
     hyperparameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     episode_steps: int = 8 * 7 * 4

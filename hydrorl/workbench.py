@@ -388,7 +388,7 @@ class Workbench(RunVerbs):
                     system_row,
                     demo.DEMO_PROJECT_NAME,
                     TrainingSettings().validate(),
-                    "PPO agents on the demo river",
+                    "agents imitating the forecast planner on the demo river, then learning",
                 )
                 created.append("project")
         return {

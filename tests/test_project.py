@@ -11,7 +11,7 @@ from hydrorl import TrainingSettings
 def test_a_project_stores_its_settings(wb: hydrorl.Workbench, system: object) -> None:
     info = wb.create_project("Twin", "baseline", description="first try")
     assert info.settings == TrainingSettings()
-    assert info.settings.agents == 1 and info.settings.algorithm == "A2C"
+    assert info.settings.agents == 2 and info.settings.algorithm == "A2C"
     tuned = wb.create_project(
         "Twin",
         "sac",
@@ -22,7 +22,7 @@ def test_a_project_stores_its_settings(wb: hydrorl.Workbench, system: object) ->
     assert wb.project("sac").settings.hyperparameters == {"learning_rate": 3e-4}
     listed = wb.projects()
     assert listed[["name", "algorithm", "timesteps", "agents", "runs"]].values.tolist() == [
-        ["baseline", "A2C", 100_000, 1, 0],
+        ["baseline", "A2C", 100_000, 2, 0],
         ["sac", "SAC", 5000, 1, 0],
     ]
     wb.delete_project("baseline")

@@ -7,7 +7,7 @@ import panel as pn
 import param
 
 from hydrorl.errors import HydroRLError
-from hydrorl.project import ALGORITHMS
+from hydrorl.project import ALGORITHMS, TrainingSettings
 from hydrorl.ui.text import alert, html_text, text_pane
 from hydrorl.workbench import Workbench
 
@@ -17,8 +17,8 @@ class RunLauncher(pn.viewable.Viewer):
 
     project = param.Selector(objects=[], doc="Project (fixes the hydro system)")
     forecast = param.Selector(objects=[], doc="Forecast of the project's system")
-    algorithm = param.Selector(default="PPO", objects=list(ALGORITHMS))
-    agents = param.Integer(default=5, bounds=(1, 32))
+    algorithm = param.Selector(default=TrainingSettings.algorithm, objects=list(ALGORITHMS))
+    agents = param.Integer(default=TrainingSettings.agents, bounds=(1, 32))
     timesteps = param.Integer(default=100_000, bounds=(1, None))
     run_id = param.Integer(default=None, allow_None=True, doc="The run started or selected last")
     message = param.String(default="")
@@ -160,13 +160,15 @@ class RunLauncher(pn.viewable.Viewer):
         if self.run_id is None:
             return
         agents = self.workbench.agents(self.run_id)
+        agents = agents.assign(best_validation=(100.0 * agents["best_validation"]).round(2))
+        agents = agents.rename(columns={"best_validation": "best validation (% of bound)"})
         self._agents.object = agents[
             [
                 "index",
                 "status",
                 "timesteps_done",
                 "timesteps",
-                "best_validation",
+                "best validation (% of bound)",
                 "best_peak_reward",
                 "status_reason",
             ]
