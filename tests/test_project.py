@@ -23,7 +23,7 @@ def test_a_project_stores_its_settings(wb: hydrorl.Workbench, system: object) ->
     listed = wb.projects()
     assert listed[["name", "algorithm", "timesteps", "agents", "runs"]].values.tolist() == [
         ["baseline", "A2C", 100_000, 2, 0],
-        ["sac", "SAC", 5000, 1, 0],
+        ["sac", "SAC", 5000, 2, 0],
     ]
     wb.delete_project("baseline")
     assert wb.projects()["name"].tolist() == ["sac"]
