@@ -410,7 +410,8 @@ class Recipe:
                         self.next = time.monotonic() + s.validation_seconds
 
                 def _on_training_end(self) -> None:
-                    recipe.validate(self.model)
+                    if self.num_timesteps >= s.timesteps:  # the budget's end, not a stop
+                        recipe.validate(self.model)
 
             found.append(Validating())
         return found
