@@ -65,6 +65,7 @@ def create_training_run(
             f"forecast {forecast.name!r} belongs to system {forecast.system.name!r}, project "
             f"{project.name!r} to system {project.system.name!r}; use a forecast of the same system"
         )
+    reservoirs = list(project.system.reservoirs)  # (read before the run joins the session)
     run = models.ProjectRun(
         project=project,
         forecast=forecast,
@@ -72,9 +73,10 @@ def create_training_run(
         status=Status.QUEUED,
         settings=settings.resolved().to_dict(),  # what it really runs with
     )
+    session.add(run)
     run.start_volumes = [
         models.ProjectRunStartVolume(reservoir_id=r.id, volume_mm3=float(v))
-        for r, v in zip(project.system.reservoirs, volumes, strict=True)
+        for r, v in zip(reservoirs, volumes, strict=True)
     ]
     run.agents = [
         models.Agent(index=i, seed=settings.seed + i, status=Status.QUEUED)
