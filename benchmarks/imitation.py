@@ -2,125 +2,77 @@
 
 Run::
 
-    python benchmarks/imitation.py [--scenarios 8] [--lookahead-days 28] [--net 256,256]
-                                   [--epochs 40] [--rounds 3] [--jobs 2]
+    python benchmarks/imitation.py [--scenarios 10] [--years 2] [--held-out 3]
+                                   [--set field=JSON ...] [--set ...] [--variant ...]
 
-The planner (``hydrorl.baselines.foresight``: a calendar forecast of ``--lookahead-days``,
-re-planned daily) is played over the first ``--scenarios`` training scenarios of the demo
-forecast; an A2C policy (the recipe's observation with context features, spill guard and
-water value) is fitted to its actions (``hydrorl.training.imitation``), then ``--rounds``
-times (DAgger) plays those scenarios itself, the planner labels the states it reached, and
-is fitted again.  After each fit it is played deterministically on the quality benchmark's
-held-out scenarios; prints agent/bound and agent/benchmark per pass, and per scenario at
-the end.
+The recipe's imitation as the agents run it (``hydrorl.training.recipe.Recipe``: windows,
+DAgger passes, validation after each) on the demo generator's training scenarios, with no
+step of reinforcement learning (``timesteps=1``), one torch thread.  Each ``--variant``
+(``field=JSON,field=JSON``; the default recipe if none) prints its validation after every
+pass (% of the bound on the held-aside scenarios), the planner on the same episodes, and
+its best validated policy on held-out scenarios (the generator with seed 1) against the
+bound and the SDP benchmark, all in this process.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
+import json
 import time
-from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from quality import problems, table, yardsticks  # noqa: E402
 
 
-def _settings(net: list[int]):  # noqa: ANN202
-    from hydrorl.project import TrainingSettings
-
-    return TrainingSettings(
-        algorithm="A2C",
-        context_features=True,
-        hyperparameters={"policy_kwargs": {"net_arch": net}},
-    ).resolved()
+def _variant(text: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in filter(None, text.split(",")):
+        name, _, value = part.partition("=")
+        out[name.strip()] = json.loads(value)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scenarios", type=int, default=8)
-    parser.add_argument("--lookahead-days", type=float, default=28.0)
-    parser.add_argument("--net", default="256,256")
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--held-out", type=int, default=8)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=3,
-        help="DAgger rounds: the planner labels the states the fitted policy reaches, refit",
-    )
+    parser.add_argument("--scenarios", type=int, default=10)
+    parser.add_argument("--years", type=int, default=2)
+    parser.add_argument("--held-out", type=int, default=3)
+    parser.add_argument("--variant", action="append", default=[], help="field=JSON,field=JSON")
     args = parser.parse_args()
-    os.environ.setdefault("SB3_LOGDIR", str(HERE / "results" / "sb3"))
 
     import torch
 
-    from hydrorl.baselines import water_values
-    from hydrorl.env import CascadeVecEnv
-    from hydrorl.evaluation import evaluate_policy
-    from hydrorl.training.agent import episode_design, evaluation_options, water_value_functions
-    from hydrorl.training.algorithm import build_model
-    from hydrorl.training.imitation import concatenate, gather, imitate
+    from hydrorl.baselines import WaterValuePolicy, perfect_foresight, water_values
+    from hydrorl.demo import demo_problem
+    from hydrorl.evaluation import evaluate_agent, evaluate_policy
+    from hydrorl.project import TrainingSettings
+    from hydrorl.training.agent import train_in_process
+    from hydrorl.training.recipe import MemorySink
+    from hydrorl.training.validation import REFERENCES, SHARE
 
-    net = [int(n) for n in args.net.split(",")]
-    torch.set_num_threads(args.jobs)
-    settings = _settings(net)
-    train, test = problems(args.held_out)
-    values = water_values(train)
-    potential, marginal = water_value_functions(settings, train, values=values)
-    design = episode_design(settings)
-    env = CascadeVecEnv(train, 16, design, potential=potential, marginal=marginal)
-    model = build_model(settings, env, 0)
-    options = evaluation_options(settings, test, train)
-    marks = yardsticks(args.held_out, args.jobs)
-    demo_seconds = fit_seconds = 0.0
-    shown = None
-    for round_ in range(args.rounds + 1):
+    torch.set_num_threads(1)
+    train = demo_problem(seed=0, scenarios=args.scenarios, years=args.years)
+    held = demo_problem(seed=1, scenarios=args.held_out, years=args.years).with_reference(train)
+    bound = np.array([perfect_foresight(held, s).total_eur for s in range(held.n_scenarios)])
+    sdp = evaluate_policy(WaterValuePolicy(held, water_values(train)), held)
+    benchmark = sdp.totals["total_eur"].to_numpy()
+    print(f"held-out: SDP benchmark {np.mean(benchmark / bound):.4f} of the bound", flush=True)
+    for text in args.variant or [""]:
+        over = _variant(text)
+        sink = MemorySink()
         started = time.perf_counter()
-        more = gather(
-            train,
-            design,
-            np.arange(args.scenarios),
-            workers=args.jobs,
-            policy=model.policy if round_ else None,
-            gamma=settings.hyperparameters["gamma"],
-            potential=potential,
-            marginal=marginal,
-            lookahead_days=args.lookahead_days,
-            values=values,
-        )
-        shown = more if shown is None else concatenate([shown, more])
-        demo_seconds += time.perf_counter() - started
-        started = time.perf_counter()
-        losses = imitate(model, shown, epochs=args.epochs)
-        fit_seconds += time.perf_counter() - started
-        agent = evaluate_policy(model, test, **options).totals["total_eur"].to_numpy()
-        result = table(agent, marks)
-        mean = result.iloc[-1]
+        model = train_in_process(TrainingSettings(timesteps=1, **over), train, sink=sink)
+        seconds = time.perf_counter() - started
+        curves = sink.curves()
+        agent = evaluate_agent(model, held).totals["total_eur"].to_numpy()
+        planner = curves.get(REFERENCES["planner"])
         print(
-            f"pass {round_ + 1}: {len(shown.actions):,} labelled steps, losses "
-            f"{ {k: round(v, 4) for k, v in losses.items()} }, agent/bound "
-            f"{mean['agent/bound']:.4f}, agent/benchmark {mean['agent/benchmark']:.4f}",
+            f"{over or 'default recipe'}: {seconds:.0f} s; validation per pass "
+            f"{np.round(curves[SHARE][:, 1], 2).tolist()} (planner "
+            f"{'-' if planner is None else round(float(planner[-1, 1]), 2)}); held out: "
+            f"agent/bound {np.mean(agent / bound):.4f}, agent/SDP {np.mean(agent / benchmark):.4f}",
             flush=True,
         )
-    shown_frame = result.copy()
-    money = ["agent", "bound", "benchmark", "naive"]
-    shown_frame[money] = (shown_frame[money] / 1e6).round(2)
-    print(
-        f"imitating the {args.lookahead_days:g}-day forecast planner on {args.scenarios} training "
-        f"scenarios ({len(shown.actions):,} steps, {demo_seconds:.0f} s), network {net}, "
-        f"{args.epochs} epochs ({fit_seconds:.0f} s), {args.rounds} DAgger rounds; "
-        "no reinforcement learning"
-    )
-    print(shown_frame.round(4).to_string(index=False))
-    (HERE / "results").mkdir(exist_ok=True)
-    pd.DataFrame(result).to_csv(HERE / "results" / "imitation.csv", index=False)
 
 
 if __name__ == "__main__":

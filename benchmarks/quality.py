@@ -198,9 +198,9 @@ def train_and_evaluate(job: tuple[str, dict[str, Any], int, int, float]) -> dict
         def _on_step(self) -> bool:
             return time.monotonic() < self.deadline
 
-    from hydrorl.evaluation import evaluate_policy
+    from hydrorl.evaluation import evaluate_agent
     from hydrorl.project import TrainingSettings
-    from hydrorl.training.agent import evaluation_options, train_in_process
+    from hydrorl.training.agent import train_in_process
 
     name, changes, timesteps, held_out, minutes = job
     torch.set_num_threads(1)
@@ -212,7 +212,7 @@ def train_and_evaluate(job: tuple[str, dict[str, Any], int, int, float]) -> dict
     model = train_in_process(settings, train, callback=stop)
     seconds = time.perf_counter() - start
     learn_seconds = time.perf_counter() - stop.started
-    played = evaluate_policy(model, test, **evaluation_options(settings, test, train))
+    played = evaluate_agent(model, test)  # as its spec says it observes
     return {
         "variant": name,
         "settings": settings.to_dict(),

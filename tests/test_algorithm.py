@@ -28,7 +28,11 @@ SMALL = {
 def test_build_learn_save_load(algorithm: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))
     settings = TrainingSettings(
-        algorithm=algorithm, hyperparameters=SMALL[algorithm], n_envs=4, episode_steps=16
+        algorithm=algorithm,
+        hyperparameters=SMALL[algorithm],
+        n_envs=4,
+        episode_steps=16,
+        forecast_features=False,  # an env built by hand, without the recipe's forecast
     ).resolved()
     stored = json.dumps(settings.to_dict())
     env = CascadeVecEnv(demo_problem(scenarios=2, years=1), 4, episode_design(settings), seed=0)
@@ -46,7 +50,9 @@ def test_build_learn_save_load(algorithm: str, tmp_path: Path, monkeypatch) -> N
 
 
 def test_an_unknown_hyperparameter_is_named() -> None:
-    settings = TrainingSettings(hyperparameters={"learning_rat": 0.1}, n_envs=2)
+    settings = TrainingSettings(
+        hyperparameters={"learning_rat": 0.1}, n_envs=2, forecast_features=False
+    )
     env = CascadeVecEnv(demo_problem(scenarios=1, years=1), 2, episode_design(settings))
     with pytest.raises(hydrorl.ValidationError, match="learning_rat"):
         build_model(settings, env, seed=0)
@@ -64,6 +70,7 @@ def test_the_learning_rate_can_decay_to_zero_over_the_budget(
         n_envs=4,
         episode_steps=16,
         learning_rate_decay=True,
+        forecast_features=False,
     ).validate()
     env = CascadeVecEnv(demo_problem(scenarios=2, years=1), 4, episode_design(settings), seed=0)
     model = build_model(settings, env, seed=3)
