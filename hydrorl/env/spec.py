@@ -140,12 +140,8 @@ class ObservationSpec:
 
     def view(self, problem: Problem) -> Problem:
         """``problem`` seen with the training forecast's scales and water price."""
-        return dataclasses.replace(
-            problem,
-            water_price_eur_mwh=self.water_price_eur_mwh,
-            price_mean=self.price_mean,
-            price_std=self.price_std,
-            inflow_mean=self.inflow_mean,
+        return problem.with_scales(
+            self.water_price_eur_mwh, self.price_mean, self.price_std, self.inflow_mean
         )
 
     def design(self, **over: Any) -> EpisodeDesign:

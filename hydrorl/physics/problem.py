@@ -74,12 +74,23 @@ class Problem:
 
     def with_reference(self, reference: Problem) -> Problem:
         """This problem's scenarios, seen with ``reference``'s scales and water price."""
+        return self.with_scales(
+            reference.water_price_eur_mwh,
+            reference.price_mean,
+            reference.price_std,
+            reference.inflow_mean,
+        )
+
+    def with_scales(
+        self, water_price_eur_mwh: float, price_mean: float, price_std: float, inflow_mean: float
+    ) -> Problem:
+        """This problem's scenarios, seen with these scales and water price (a training's)."""
         return dataclasses.replace(
             self,
-            water_price_eur_mwh=reference.water_price_eur_mwh,
-            price_mean=reference.price_mean,
-            price_std=reference.price_std,
-            inflow_mean=reference.inflow_mean,
+            water_price_eur_mwh=water_price_eur_mwh,
+            price_mean=price_mean,
+            price_std=price_std,
+            inflow_mean=inflow_mean,
         )
 
     def scenarios(self, indices: np.ndarray | list[int]) -> Problem:

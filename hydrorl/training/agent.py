@@ -118,24 +118,10 @@ def imitates(settings: TrainingSettings) -> bool:
 
 
 def uses_water_values(settings: TrainingSettings) -> bool:
-    """Whether the settings use the SDP water values (shaping, observation, imitation)."""
+    """Whether the settings use the SDP water values (shaping, observation, imitation, the
+    validation's benchmark): computed once per agent, they take seconds."""
     needed = settings.shaping == "water_values" or settings.water_value_feature
-    return needed or imitates(settings)
-
-
-def training_water_values(
-    settings: TrainingSettings,
-    problem: Problem,
-    progress: Callable[[float], None] | None = None,
-) -> WaterValues | None:
-    """The SDP water values of ``problem`` if the settings use them (shaping, observation,
-    the imitated planner's end values): computed once per agent, they take seconds.
-    ``progress`` is told the share done (it may raise to stop)."""
-    if not uses_water_values(settings):
-        return None
-    from hydrorl.baselines import water_values
-
-    return water_values(problem, progress=progress)
+    return needed or imitates(settings) or settings.validation_scenarios > 0
 
 
 def train_in_process(

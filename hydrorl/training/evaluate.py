@@ -53,7 +53,7 @@ def _evaluate(db: Database, run_id: int) -> None:
 
     from hydrorl.baselines import WaterValuePolicy, perfect_foresight, water_values
     from hydrorl.env.spec import ObservationSpec
-    from hydrorl.evaluation import evaluate_policy
+    from hydrorl.evaluation import evaluate_agent, evaluate_policy
     from hydrorl.training.algorithm import load_model
 
     torch.set_num_threads(1)
@@ -76,12 +76,8 @@ def _evaluate(db: Database, run_id: int) -> None:
     if not checkpoint or not Path(checkpoint).exists():
         raise FileNotFoundError(f"the checkpoint of agent {agent_id} is missing: {checkpoint}")
     model = load_model(settings, checkpoint)
-    spec = ObservationSpec.carried_by(model)
-    if spec is not None:  # what the agent observed, saved with it
-        spec.check(problem, model)
-        played = evaluate_policy(
-            model, spec.view(problem), volumes, **spec.evaluation_options(spec.view(problem))
-        )
+    if ObservationSpec.carried_by(model) is not None:  # what the agent observed, saved with it
+        played = evaluate_agent(model, problem, volumes)
     else:  # saved before agents carried their spec: as its settings say
         played = evaluate_policy(
             model, problem, volumes, **evaluation_options(settings, problem, training)

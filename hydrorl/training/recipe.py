@@ -133,7 +133,6 @@ class Recipe:
     ) -> None:
         from hydrorl.training.agent import (
             episode_design,
-            training_water_values,
             uses_water_values,
             water_value_functions,
         )
@@ -144,17 +143,13 @@ class Recipe:
         learn, aside = val.split(problem.n_scenarios, settings.validation_scenarios, settings.seed)
         self.learn_scenarios, self.aside = learn, aside
         self.learning = problem.scenarios(learn) if len(learn) < problem.n_scenarios else problem
-        needed = uses_water_values(settings) or settings.validation_scenarios > 0
-        if values is None and needed:
+        if values is None and uses_water_values(settings):
             from hydrorl.baselines import water_values
 
-            if uses_water_values(settings):
-                values = training_water_values(
-                    settings, problem, lambda done: sink.status(f"computing the water values, "
-                                                                f"{done:.0%}")
-                )  # fmt: skip
-            else:
-                values = water_values(problem)
+            values = water_values(
+                problem,
+                progress=lambda done: sink.status(f"computing the water values, {done:.0%}"),
+            )
         self.values = values
         self.potential, self.marginal = water_value_functions(settings, problem, values=values)
         self.validation: val.Validation | None = None
