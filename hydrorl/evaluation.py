@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from hydrorl.physics import MM3_PER_M3, Problem
-from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign, Potential
+from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign, Guide, Potential
 
 
 class Predictor(Protocol):
@@ -77,14 +77,16 @@ def evaluate_policy(
     context_features: bool = False,
     bootstrap_window_ends: bool = False,
     expected: tuple[np.ndarray, np.ndarray] | None = None,
+    guide: Guide | None = None,
+    residual_scale: float = 0.0,
 ) -> EvaluationResult:
     """Play ``policy`` deterministically over the whole horizon of every scenario.
 
     ``forecast_horizon_steps`` and ``marginal`` (the water value feature) must be
     (with ``context_features`` and ``bootstrap_window_ends``, which hides the progress) what
     the policy was trained to observe (``expected``: the forecast features, see
-    :class:`~hydrorl.physics.episode.BatchedEpisodes`), ``spill_guard`` how its actions
-    were read.
+    :class:`~hydrorl.physics.episode.BatchedEpisodes`), ``spill_guard`` and ``guide`` with
+    ``residual_scale`` (actions correct the guide's) how its actions were read.
     """
     c = problem.cascade
     n_s, n_t = problem.n_scenarios, problem.n_steps
@@ -95,6 +97,7 @@ def evaluate_policy(
         context_features=context_features,
         bootstrap_window_ends=bootstrap_window_ends,
         forecast_features=expected is not None,
+        residual_scale=residual_scale if guide is not None else 0.0,
     )
     volume = np.empty((n_s, n_t + 1, c.n_reservoirs))
     discharge = np.empty((n_s, n_t, c.n_stations))
@@ -113,6 +116,7 @@ def evaluate_policy(
             start_volumes=start_volumes,
             marginal=marginal,
             expected=None if expected is None else (expected[0][rows], expected[1][rows]),
+            guide=guide,  # (a PlannerGuide re-plans a row that moved to another scenario)
         )
         obs = episodes.observe()
         volume[rows, 0] = episodes.volume

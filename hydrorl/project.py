@@ -46,7 +46,11 @@ BEFORE_THE_FIELD: dict[str, Any] = {
     "imitation_anchor": 0.0,
     "validation_scenarios": 0,
     "forecast_features": False,
+    "guide": "none",
 }
+
+#: Policies an agent's actions can correct instead of choosing discharges on their own.
+GUIDES = ("none", "planner")
 
 #: Algorithms whose policy the imitation warm start can teach (actor-critic, on-policy).
 IMITATING = ("PPO", "A2C")
@@ -129,6 +133,16 @@ class TrainingSettings:
             (0: the whole horizon).
         validation_seconds: how often an agent validates while it learns by reinforcement
             (after every imitation pass too).
+        guide: ``"planner"``: the agent corrects the forecast planner (the one imitation
+            imitates: a forecast learned from the training forecast, re-planned every six
+            hours) instead of choosing discharges on its own: it sees what the planner would
+            discharge and its action in [-1, 1] moves that by up to ``residual_scale`` of
+            each station's maximum, so an agent that has learnt nothing plays the planner
+            and reinforcement learning starts from it (no imitation is needed; its settings
+            are ignored).  Each decision then costs a share of a planner's LP (milliseconds
+            instead of a fraction of one).  ``"none"``: the agent's action is the discharge.
+        residual_scale: how far (fraction of a station's maximum) a guided agent may move the
+            planner's discharge.
         bootstrap_window_ends: a window's end is a cut (SB3 bootstraps the value of the last
             state) and its progress is not observed: one stationary policy for the whole
             horizon, as it is evaluated.
@@ -162,6 +176,8 @@ class TrainingSettings:
     validation_days: float = 365.0
     validation_seconds: float = 60.0
     bootstrap_window_ends: bool = False
+    guide: str = "none"
+    residual_scale: float = 0.25
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
 
@@ -190,6 +206,11 @@ class TrainingSettings:
                 f"training settings: unknown shaping {self.shaping!r}; "
                 f"choose one of {', '.join(SHAPINGS)}"
             )
+        if self.guide not in GUIDES:
+            raise ValidationError(
+                f"training settings: unknown guide {self.guide!r}; "
+                f"choose one of {', '.join(map(repr, GUIDES))}"
+            )
         for field, minimum, maximum in (
             ("timesteps", 1, 10**10),
             ("agents", 1, process_settings.max_agents()),
@@ -212,7 +233,12 @@ class TrainingSettings:
                     f"training settings: {field} = {value!r} is more than the maximum "
                     f"{maximum}{hint}"
                 )
-        for field in ("imitation_lookahead_days", "checkpoint_seconds", "validation_seconds"):
+        for field in (
+            "imitation_lookahead_days",
+            "checkpoint_seconds",
+            "validation_seconds",
+            "residual_scale",
+        ):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValidationError(
@@ -258,7 +284,8 @@ class TrainingSettings:
     def resolved(self) -> TrainingSettings:
         """The same settings with the algorithm's tuned hyper-parameters filled in."""
         tuned = dict(TUNED_HYPERPARAMETERS.get(self.algorithm, {}))
-        imitation = self.imitation_scenarios if self.algorithm in IMITATING else 0
+        guided = self.guide != "none"
+        imitation = self.imitation_scenarios if self.algorithm in IMITATING and not guided else 0
         if imitation:
             tuned.update(IMITATION_HYPERPARAMETERS)
         return dataclasses.replace(

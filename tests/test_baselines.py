@@ -352,6 +352,23 @@ def test_a_window_lp_that_cannot_be_solved_names_its_scenario_and_steps(year) ->
     warm.solve(1, 10, 34, year.default_start_volumes(), LinearEndValue(year))
 
 
+def test_a_window_the_simplex_gives_up_on_is_solved_another_way(year) -> None:
+    """A held-out evaluation once met HiGHS's "Unknown" after a warm and a cold dual simplex;
+    here the simplex may do no iteration at all, and the window is still solved, to the same
+    optimum, by the interior-point rescue (the simplex settings stay for the next window)."""
+    from hydrorl.baselines.bound import LinearEndValue
+    from hydrorl.baselines.window import WindowSolver
+
+    volume, end = year.default_start_volumes(), LinearEndValue(year)
+    expected = WindowSolver(year, 24)
+    expected.solve(1, 10, 34, volume, end)
+    stuck = WindowSolver(year, 24)
+    stuck._highs.setOptionValue("simplex_iteration_limit", 0)
+    stuck.solve(1, 10, 34, volume, end)
+    assert stuck.objective_eur == pytest.approx(expected.objective_eur, rel=1e-6)
+    assert stuck._highs.getOptionValue("solver")[1] == "choose"
+
+
 def test_a_planner_pickles_after_planning_and_plans_again_once_unpickled(year) -> None:
     """What the imitation teacher does: it sends Planners to spawn workers with cloudpickle."""
     import cloudpickle

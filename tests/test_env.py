@@ -13,7 +13,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import hydrorl
 from hydrorl.demo import demo_problem
 from hydrorl.env import ENV_ID, CascadeEnv, CascadeVecEnv
-from hydrorl.physics.episode import EpisodeDesign
+from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +205,81 @@ def test_a_saved_agent_carries_what_it_observes(
     del loaded.hydrorl_spec
     with pytest.raises(hydrorl.ValidationError, match="no observation spec"):
         evaluate_agent(loaded, held_out)
+
+
+def test_a_guided_episode_with_no_correction_plays_the_planner(problem: hydrorl.Problem) -> None:
+    """Residual actions of 0 are the planner's own plans through the same physics: the same
+    totals as the planner's own play; +1 and -1 move each discharge by ``residual_scale``."""
+    from hydrorl.baselines import water_values
+    from hydrorl.baselines.expectation import StateForecast
+    from hydrorl.baselines.foresight import PlannerGuide, limited_foresight
+    from hydrorl.evaluation import evaluate_policy
+    from hydrorl.training.imitation import teacher
+
+    one = problem.scenarios([0, 1])
+    values = water_values(one)
+    planner = teacher(one, values, 7.0, StateForecast.fit(one, 8 * 7).bind)
+
+    class Zero:
+        def predict(self, obs, deterministic=True):  # noqa: ANN001, ANN202
+            return np.zeros((len(obs), one.cascade.n_stations)), None
+
+    guide = PlannerGuide(planner)
+    played = evaluate_policy(Zero(), one, guide=guide, residual_scale=0.3, batch_size=1)
+    own = [
+        limited_foresight(
+            one, s, values, planner.lookahead_steps, planner.every_steps, None, planner.forecast
+        ).total_eur
+        for s in range(2)
+    ]
+    assert played.totals["total_eur"].to_numpy() == pytest.approx(own, rel=1e-9)
+    assert guide.solves == sum(-(-one.n_steps // planner.every_steps) for _ in range(2))
+
+    design = EpisodeDesign(residual_scale=0.3)
+    episodes = BatchedEpisodes(one, 2, design, scenarios=np.array([0, 1]), guide=guide)
+    obs = episodes.observe()
+    shown = obs[:, episodes.layout.guidance]
+    assert shown == pytest.approx(episodes.guided)
+    up = episodes.discharge(np.ones((2, one.cascade.n_stations)))
+    down = episodes.discharge(-np.ones((2, one.cascade.n_stations)))
+    assert up == pytest.approx(np.clip(episodes.guided + 0.3, 0, 1))
+    assert down == pytest.approx(np.clip(episodes.guided - 0.3, 0, 1))
+    with pytest.raises(ValueError, match="guide"):
+        BatchedEpisodes(one, 2, design)  # a residual with nothing to correct
+
+
+def test_a_guided_agent_carries_its_planner_and_starts_as_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """settings.guide="planner": the actions are corrections in [-1, 1]; the checkpoint alone
+    plays the agent (planner and all) on another problem; before it learns it is the planner."""
+    from hydrorl.env.spec import ObservationSpec
+    from hydrorl.evaluation import evaluate_agent
+    from hydrorl.project import TrainingSettings
+    from hydrorl.training.agent import train_in_process
+    from hydrorl.training.algorithm import load_model
+    from tests.test_recipe import lake_problem
+
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))
+    train = lake_problem(0, scenarios=4, days=20)
+    settings = TrainingSettings(
+        algorithm="PPO", guide="planner", timesteps=256, n_envs=4, episode_steps=32,
+        validation_days=5, imitation_lookahead_days=5.0,
+        hyperparameters={"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+    ).resolved()  # fmt: skip
+    assert settings.imitation_scenarios == 0  # nothing to imitate: it starts as the planner
+    model = train_in_process(settings, train)
+    assert model.action_space.low.min() == -1.0 and model.action_space.high.max() == 1.0
+    model.save(tmp_path / "agent.zip")
+    loaded = load_model(settings, tmp_path / "agent.zip")
+    spec = ObservationSpec.of(loaded)
+    assert spec.guide is not None and spec.residual_scale == 0.25
+    held_out = lake_problem(1, scenarios=2, days=20)
+    by_spec = evaluate_agent(loaded, held_out).totals["total_eur"].to_numpy()
+    in_memory = evaluate_agent(model, held_out).totals["total_eur"].to_numpy()
+    assert np.allclose(by_spec, in_memory, rtol=1e-12)
+    vec = CascadeVecEnv(held_out, 2, spec=loaded)
+    assert vec.action_space.low.min() == -1.0
+    assert vec.observation_space.shape == loaded.observation_space.shape
+    with pytest.raises(hydrorl.ValidationError, match="guide"):
+        TrainingSettings(guide="oracle").validate()

@@ -134,6 +134,30 @@ class Planner:
         return solvers[n_steps]
 
 
+class PlannerGuide:
+    """A :class:`Planner` as the guide of batched episodes
+    (:data:`~hydrorl.physics.episode.Guide`): each row follows its plan for ``every_steps``
+    and is re-planned from where it is when the plan runs out, or when the row has moved to
+    another scenario or step (a new episode)."""
+
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+        self._plans: dict[int, tuple[int, int, np.ndarray]] = {}  # row: (scenario, first t, plan)
+        self.solves = 0
+
+    def __call__(self, scenarios: np.ndarray, t: np.ndarray, volumes: np.ndarray) -> np.ndarray:
+        n_stations = self.planner.problem.cascade.n_stations
+        out = np.empty((len(scenarios), n_stations))
+        for row, (scenario, now) in enumerate(zip(scenarios.tolist(), t.tolist(), strict=True)):
+            kept = self._plans.get(row)
+            if kept is None or kept[0] != scenario or not 0 <= now - kept[1] < len(kept[2]):
+                kept = (scenario, now, self.planner.plan(scenario, now, volumes[row]))
+                self._plans[row] = kept
+                self.solves += 1
+            out[row] = kept[2][now - kept[1]]
+        return out
+
+
 #: Window lengths a Planner keeps a solver for: its own and the last shorter ones (near the
 #: horizon's end, where scenarios planned in step with each other share each length).
 _SOLVERS_KEPT = 3

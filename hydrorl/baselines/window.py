@@ -249,9 +249,7 @@ class WindowSolver:
             h.changeRowsBounds(intercept.size, self._segment_rows, below, intercept)
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            # A warm start can stall where a fresh solve does not: try once from scratch.
-            h.clearSolver()
-            h.run()
+            self._rescue()
         status = h.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
             raise HydroRLError(
@@ -267,6 +265,21 @@ class WindowSolver:
         discharge = np.clip(x[:, n_r : n_r + n_s] / self._to_mm3, 0.0, c.max_discharge_m3s)
         spill = np.maximum(x[:, n_r + n_s :] / self._to_mm3, 0.0)
         return volume, discharge, spill
+
+    def _rescue(self) -> None:
+        """Solve again where the warm dual simplex gave up (its status "Unknown": numerical
+        trouble on a basis it started from): from scratch, then with the interior-point
+        method; the warm settings come back for the next window."""
+        h = self._highs
+        h.clearSolver()
+        h.run()
+        if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            return
+        _, solver = h.getOptionValue("solver")
+        h.setOptionValue("solver", "ipm")
+        h.clearSolver()
+        h.run()
+        h.setOptionValue("solver", solver)
 
     def _use(self, kind: type) -> None:
         """Switch the end value between the last volumes' costs and the table's rows."""

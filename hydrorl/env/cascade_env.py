@@ -80,7 +80,7 @@ class CascadeEnv(gym.Env[np.ndarray, np.ndarray]):
             from hydrorl.demo import demo_problem
 
             problem = demo_problem()
-        marginal = expected = None
+        marginal = expected = guide = None
         observed = as_spec(spec)
         if observed is not None:
             observed.check(problem, spec if spec is not observed else None)
@@ -88,6 +88,7 @@ class CascadeEnv(gym.Env[np.ndarray, np.ndarray]):
             design = design or observed.design()
             marginal = observed.marginal(problem)
             expected = observed.expected(problem)
+            guide = observed.guide_of(problem)
         self.problem = problem
         self.design = design or EpisodeDesign()
         fixed = None if scenario is None else np.array([scenario])
@@ -99,9 +100,10 @@ class CascadeEnv(gym.Env[np.ndarray, np.ndarray]):
             start_volumes=start_volumes,
             marginal=marginal,
             expected=expected,
+            guide=guide,
         )
         self.observation_space = observation_space(self.episodes.layout)
-        self.action_space = action_space(problem.cascade.n_stations)
+        self.action_space = action_space(problem.cascade.n_stations, guide is not None)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

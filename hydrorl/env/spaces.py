@@ -18,8 +18,11 @@ def observation_space(layout: ObservationLayout) -> spaces.Box:
     return spaces.Box(low, high, dtype=np.float32)
 
 
-def action_space(n_stations: int) -> spaces.Box:
-    """Discharge of each station as a fraction of its maximum."""
+def action_space(n_stations: int, guided: bool = False) -> spaces.Box:
+    """Discharge of each station as a fraction of its maximum; guided, a correction in [-1, 1]
+    of the guide's (see :class:`~hydrorl.physics.episode.EpisodeDesign`'s ``residual_scale``)."""
+    if guided:
+        return spaces.Box(-1.0, 1.0, shape=(n_stations,), dtype=np.float32)
     return spaces.Box(0.0, 1.0, shape=(n_stations,), dtype=np.float32)
 
 

@@ -47,6 +47,9 @@ class ObservationSpec:
     water_values: dict[str, Any] | None = None
     #: The forecast whose expectations are shown as features (a StateForecast's arrays), or None.
     forecast: dict[str, Any] | None = None
+    #: A guided agent's planner (lookahead_days, residual_scale, and the water values and
+    #: forecast it plans with), or None: the agent's actions are discharges.
+    guide: dict[str, Any] | None = None
 
     @classmethod
     def of_training(
@@ -58,7 +61,17 @@ class ObservationSpec:
         if settings.water_value_feature:
             if values is None:
                 raise ValueError("the water value feature needs the water values")
-            shown = {f.name: _plain(getattr(values, f.name)) for f in dataclasses.fields(values)}
+            shown = _values_dict(values)
+        guide = None
+        if getattr(settings, "guide", "none") == "planner":
+            if values is None or forecast is None:
+                raise ValueError("a guided agent's planner needs the water values and forecast")
+            guide = {
+                "lookahead_days": float(settings.imitation_lookahead_days),
+                "residual_scale": float(settings.residual_scale),
+                "water_values": _values_dict(values),
+                "forecast": forecast.to_dict(),
+            }
         return cls(
             tuple(c.reservoir_names),
             tuple(c.station_names),
@@ -72,6 +85,7 @@ class ObservationSpec:
             training.water_price_eur_mwh,
             shown,
             forecast.to_dict() if settings.forecast_features else None,
+            guide,
         )
 
     # ------------------------------------------------------------------ with a model
@@ -116,6 +130,7 @@ class ObservationSpec:
             self.water_values is not None,
             self.context_features,
             _expected_counts() if self.forecast is not None else (0, 0),
+            len(self.stations) if self.guide is not None else 0,
         )
 
     def check(self, problem: Problem, model: Any = None) -> None:
@@ -152,8 +167,27 @@ class ObservationSpec:
             context_features=self.context_features,
             bootstrap_window_ends=self.bootstrap_window_ends,
             forecast_features=self.forecast is not None,
+            residual_scale=self.residual_scale,
             **over,
         )
+
+    @property
+    def residual_scale(self) -> float:
+        return 0.0 if self.guide is None else float(self.guide["residual_scale"])
+
+    def guide_of(self, problem: Problem) -> Any:
+        """A guided agent's planner on ``problem`` (seen as the agent sees it), or None."""
+        if self.guide is None:
+            return None
+        from hydrorl.baselines.expectation import StateForecast
+        from hydrorl.baselines.foresight import PlannerGuide
+        from hydrorl.baselines.sdp import WaterValues
+        from hydrorl.training.imitation import teacher
+
+        g = self.guide
+        values = WaterValues(**{k: _array(v) for k, v in g["water_values"].items()})
+        forecast = StateForecast.from_dict(g["forecast"])
+        return PlannerGuide(teacher(problem, values, g["lookahead_days"], forecast.bind))
 
     def marginal(self, problem: Problem) -> Potential | None:
         if self.water_values is None:
@@ -180,6 +214,8 @@ class ObservationSpec:
             "spill_guard": self.spill_guard,
             "context_features": self.context_features,
             "bootstrap_window_ends": self.bootstrap_window_ends,
+            "guide": self.guide_of(problem),
+            "residual_scale": self.residual_scale,
         }
 
 
@@ -196,6 +232,10 @@ def _expected_counts() -> tuple[int, int]:
     from hydrorl.baselines.expectation import SUMMARY_INFLOW_DAYS, SUMMARY_PRICE_DAYS
 
     return len(SUMMARY_PRICE_DAYS), len(SUMMARY_INFLOW_DAYS)
+
+
+def _values_dict(values: WaterValues) -> dict[str, Any]:
+    return {f.name: _plain(getattr(values, f.name)) for f in dataclasses.fields(values)}
 
 
 def _plain(value: Any) -> Any:

@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from hydrorl.env.spaces import action_space, observation_space, scalar_info
 from hydrorl.physics import Problem
-from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign, Potential
+from hydrorl.physics.episode import BatchedEpisodes, EpisodeDesign, Guide, Potential
 
 
 class CascadeVecEnv(VecEnv):
@@ -34,6 +34,7 @@ class CascadeVecEnv(VecEnv):
         marginal: Potential | None = None,
         spec: Any = None,
         expected: tuple[np.ndarray, np.ndarray] | None = None,
+        guide: Guide | None = None,
     ) -> None:
         from hydrorl.env.spec import as_spec
 
@@ -44,6 +45,7 @@ class CascadeVecEnv(VecEnv):
             design = design or observed.design()
             marginal = observed.marginal(problem) if marginal is None else marginal
             expected = observed.expected(problem) if expected is None else expected
+            guide = observed.guide_of(problem) if guide is None else guide
         self.design = design or EpisodeDesign()
         self.episodes = BatchedEpisodes(
             problem,
@@ -55,12 +57,13 @@ class CascadeVecEnv(VecEnv):
             potential=potential,
             marginal=marginal,
             expected=expected,
+            guide=guide,
         )
         self.render_mode = None
         super().__init__(
             n_envs,
             observation_space(self.episodes.layout),
-            action_space(problem.cascade.n_stations),
+            action_space(problem.cascade.n_stations, guide is not None),
         )
         self._actions = np.zeros((n_envs, problem.cascade.n_stations))
         self.last_info: dict[str, np.ndarray] = {}

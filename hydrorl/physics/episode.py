@@ -39,6 +39,11 @@ class EpisodeDesign:
             it was truncated (SB3 then adds the discounted value of the last state) and the
             window's progress is not shown (always 0), so one stationary policy is learnt
             for any point of a long horizon.
+        residual_scale: with a ``guide`` given to :class:`BatchedEpisodes` (a policy that
+            knows what to do, e.g. the forecast planner), the guide's discharge fractions are
+            shown in the observation and an action ``a`` in [-1, 1] is read as a correction
+            of them: the stations discharge ``clip(guide + residual_scale * a, 0, 1)``, so
+            ``a = 0`` plays the guide.
     """
 
     episode_steps: int = 0
@@ -50,6 +55,7 @@ class EpisodeDesign:
     context_features: bool = False
     bootstrap_window_ends: bool = False
     forecast_features: bool = False
+    residual_scale: float = 0.0
 
 
 #: Time constants (in days) of the recent-past averages among the context features.
@@ -59,6 +65,10 @@ INFLOW_MEMORY_DAYS = 28.0
 #: The value (EUR) of holding ``volumes`` (B, R) at steps ``t`` (B,): a shaping potential.
 Potential = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
+#: What a guide would discharge (fractions (B, S)) in ``scenarios`` (B,) at steps ``t`` (B,)
+#: holding ``volumes`` (B, R).  It may remember its plans: it is asked at every step.
+Guide = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
 
 @dataclasses.dataclass(frozen=True)
 class ObservationLayout:
@@ -67,8 +77,9 @@ class ObservationLayout:
     ``[volume fraction × R, price, inflow, sin/cos time of day, sin/cos time of
     year, progress, future prices × H, future inflows × H, (sin/cos day of week,
     recent price, recent inflow), (expected prices × P, expected inflows × Q),
-    (water value)]``, with volume fractions ``(v − min)/(max − min)``, prices and the
-    water value ``(p − mean)/std`` and inflows ``i/mean``.
+    (water value), (the guide's discharge fractions × S)]``, with volume fractions
+    ``(v − min)/(max − min)``, prices and the water value ``(p − mean)/std`` and inflows
+    ``i/mean``.
     """
 
     n_reservoirs: int
@@ -77,6 +88,8 @@ class ObservationLayout:
     context: bool = False
     #: How many expected prices, then expected inflows, are shown (forecast features).
     expected: tuple[int, int] = (0, 0)
+    #: How many guided discharge fractions are shown (one per station, or none).
+    guided: int = 0
 
     @property
     def size(self) -> int:
@@ -87,7 +100,13 @@ class ObservationLayout:
             + 4 * int(self.context)
             + sum(self.expected)
             + int(self.value_feature)
+            + self.guided
         )
+
+    @property
+    def guidance(self) -> slice:
+        """The guide's discharge fractions, if shown."""
+        return slice(self.size - self.guided, self.size)
 
     @property
     def expectation(self) -> slice:
@@ -108,7 +127,7 @@ class ObservationLayout:
         """Where the marginal water value (EUR/MWh, standardised like prices) sits, if shown."""
         if not self.value_feature:
             raise IndexError("this layout shows no water value")
-        return self.size - 1
+        return self.size - self.guided - 1
 
     @property
     def price(self) -> int:
@@ -166,7 +185,8 @@ class BatchedEpisodes:
     ``marginal`` (same signature, EUR/MWh) adds the water value of the stored energy
     to the observation, to be compared with the price.  ``expected`` (prices (S, T, P) in
     EUR/MWh, inflows (S, T, Q) in m³/s: what a forecast expected at each step, reading
-    only the past) adds the forecast features when the design asks for them.
+    only the past) adds the forecast features when the design asks for them.  ``guide``
+    (with the design's ``residual_scale``) makes actions corrections of what it would do.
     """
 
     def __init__(
@@ -182,6 +202,7 @@ class BatchedEpisodes:
         potential: Potential | None = None,
         marginal: Potential | None = None,
         expected: tuple[np.ndarray, np.ndarray] | None = None,
+        guide: Guide | None = None,
     ) -> None:
         self.problem = problem
         self.n = n
@@ -189,6 +210,14 @@ class BatchedEpisodes:
         self.potential = potential
         self.marginal = marginal
         c = problem.cascade
+        if (guide is None) != (design.residual_scale <= 0):
+            raise ValueError(
+                "a guide and a positive residual_scale go together: "
+                f"guide {'given' if guide is not None else 'missing'}, "
+                f"residual_scale {design.residual_scale}"
+            )
+        self.guide = guide
+        self.guided = np.zeros((n, c.n_stations))  # the guide's fractions at the present step
         if design.forecast_features and expected is None:
             raise ValueError(
                 "forecast_features needs the expected (prices, inflows) of the problem"
@@ -210,6 +239,7 @@ class BatchedEpisodes:
             marginal is not None,
             design.context_features,
             shown,
+            c.n_stations if guide is not None else 0,
         )
         self.rng = np.random.default_rng(seed)
         self.fixed_scenarios = None if scenarios is None else np.asarray(scenarios, np.int64)
@@ -303,15 +333,27 @@ class BatchedEpisodes:
         if self.marginal is not None:
             value = self.marginal(t, self.volume)
             obs[:, lay.water_value] = (value - p.price_mean) / p.price_std
+        if self.guide is not None:
+            self.guided = np.clip(self.guide(self.scenario, t, self.volume), 0.0, 1.0)
+            obs[:, lay.guidance] = self.guided
         return obs
 
-    def step(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-        """Apply discharge fractions (n, S); return (obs, reward, done, info).
+    def discharge(self, action: np.ndarray) -> np.ndarray:
+        """The discharge fractions an action stands for (itself, or a correction of the guide's)."""
+        if self.guide is None:
+            return action
+        correction = self.design.residual_scale * np.clip(action, -1.0, 1.0)
+        return np.clip(self.guided + correction, 0.0, 1.0)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Apply actions (n, S): discharge fractions, or corrections of the guide's (see
+        :meth:`discharge`); return (obs, reward, done, info).
 
         ``done`` rows have reached the end of their window: their reward includes
         the end water value, and they stay where they are until :meth:`reset`.
         """
         p = self.problem
+        fraction = self.discharge(np.asarray(action, dtype=float))
         price = p.price_eur_mwh[self.scenario, self.t]
         inflow = p.inflow_m3s[self.scenario, self.t]
         before = self.potential(self.t, self.volume) if self.potential else None

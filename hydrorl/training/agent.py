@@ -45,7 +45,29 @@ def episode_design(settings: TrainingSettings) -> EpisodeDesign:
         context_features=settings.context_features,
         bootstrap_window_ends=settings.bootstrap_window_ends,
         forecast_features=settings.forecast_features,
+        residual_scale=settings.residual_scale if guided(settings) else 0.0,
     )
+
+
+def guided(settings: TrainingSettings) -> bool:
+    """Whether the agent's actions correct the planner's (``settings.guide``)."""
+    return settings.guide == "planner"
+
+
+def planner_guide(
+    settings: TrainingSettings, problem: Problem, values: WaterValues | None, forecast: Any
+) -> Any:
+    """The guide of a guided agent on ``problem`` (a
+    :class:`~hydrorl.baselines.foresight.PlannerGuide` of the imitated planner, planning on
+    ``forecast`` with the water ``values``), or None if the agent is not guided."""
+    if not guided(settings):
+        return None
+    from hydrorl.baselines.foresight import PlannerGuide
+    from hydrorl.training.imitation import teacher
+
+    if values is None or forecast is None:
+        raise ValueError("a guided agent's planner needs the water values and the forecast")
+    return PlannerGuide(teacher(problem, values, settings.imitation_lookahead_days, forecast.bind))
 
 
 def forecaster(settings: TrainingSettings, training: Problem) -> Any:
@@ -98,13 +120,21 @@ def evaluation_options(
     """
     _, marginal = water_value_functions(settings, problem, training, values)
     shown = None
+    model = forecast
+    if model is None and (settings.forecast_features or guided(settings)):
+        model = forecaster(settings, training or problem)
     if settings.forecast_features:
         from hydrorl.baselines.expectation import expected
 
-        model = forecaster(settings, training or problem) if forecast is None else forecast
         shown = expected(model, problem)
+    if guided(settings) and values is None:
+        from hydrorl.baselines import water_values
+
+        values = water_values(training or problem)
     return {
         "expected": shown,
+        "guide": planner_guide(settings, problem, values, model),
+        "residual_scale": settings.residual_scale if guided(settings) else 0.0,
         "forecast_horizon_steps": settings.forecast_horizon_steps,
         "marginal": marginal,
         "spill_guard": settings.spill_guard,
@@ -114,13 +144,18 @@ def evaluation_options(
 
 
 def imitates(settings: TrainingSettings) -> bool:
-    return settings.imitation_scenarios > 0 and settings.algorithm in IMITATING
+    return (
+        settings.imitation_scenarios > 0
+        and settings.algorithm in IMITATING
+        and not guided(settings)
+    )
 
 
 def uses_water_values(settings: TrainingSettings) -> bool:
     """Whether the settings use the SDP water values (shaping, observation, imitation, the
     validation's benchmark): computed once per agent, they take seconds."""
     needed = settings.shaping == "water_values" or settings.water_value_feature
+    needed = needed or guided(settings)
     return needed or imitates(settings) or settings.validation_scenarios > 0
 
 

@@ -35,11 +35,30 @@ def build_model(settings: TrainingSettings, env: VecEnv, seed: int) -> BaseAlgor
             )
         hyperparameters["learning_rate"] = LinearSchedule(float(start), 0.0, 1.0)
     try:
-        return cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **hyperparameters)
+        model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **hyperparameters)
     except TypeError as e:
         raise ValidationError(
             f"training settings: a hyper-parameter is not accepted by {settings.algorithm}: {e}"
         ) from e
+    if settings.guide != "none":
+        _correct_nothing(model)
+    return model
+
+
+def _correct_nothing(model: BaseAlgorithm) -> None:
+    """Zero the last layer of a guided agent's actor: before it learns, its corrections are 0
+    (it plays its guide) whatever it observes."""
+    import torch
+
+    policy = model.policy
+    heads = [getattr(policy, "action_net", None)]  # PPO, A2C
+    for actor in ("actor", "actor_target"):  # SAC: mu is a Linear; TD3: a Sequential to Tanh
+        heads.append(getattr(getattr(policy, actor, None), "mu", None))
+    for head in filter(None, heads):
+        linear = [m for m in head.modules() if isinstance(m, torch.nn.Linear)]
+        with torch.no_grad():
+            linear[-1].weight.zero_()
+            linear[-1].bias.zero_()
 
 
 #: Arguments HydroRL sets itself: a run's hyper-parameters may not name them.

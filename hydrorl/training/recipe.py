@@ -11,6 +11,11 @@
 4. Reinforcement learning, anchored to the demonstrations, validated every
    ``validation_seconds``; the best checkpoint is the best validated policy.
 
+A guided agent (``settings.guide == "planner"``) skips step 3: its actions correct the
+planner's discharges (:class:`~hydrorl.baselines.foresight.PlannerGuide`, shown in its
+observation), so before it learns anything it plays the planner, and reinforcement
+learning starts from there.
+
 What the recipe tells as it goes goes to a :class:`Sink`: the agent process's writes
 curve points and checkpoints to the database and the run's folder; :class:`MemorySink`
 keeps them in memory (benchmarks, tests, notebooks without a workbench).
@@ -155,7 +160,7 @@ class Recipe:
         self.validation: val.Validation | None = None
         self.best_share = best_share
         self.forecaster: Any = None  # fitted on the scenarios learnt on, once
-        if settings.forecast_features or self.imitates():
+        if settings.forecast_features or self.imitates() or self.guided():
             from hydrorl.training.agent import forecaster
 
             sink.status("fitting the forecast")
@@ -177,6 +182,7 @@ class Recipe:
         from stable_baselines3.common.vec_env import VecMonitor
 
         from hydrorl.env import CascadeVecEnv
+        from hydrorl.training.agent import planner_guide
 
         return VecMonitor(
             CascadeVecEnv(
@@ -188,6 +194,7 @@ class Recipe:
                 potential=self.potential,
                 marginal=self.marginal,
                 expected=self.expected,
+                guide=planner_guide(self.settings, self.learning, self.values, self.forecaster),
             )
         )
 
@@ -209,6 +216,11 @@ class Recipe:
         from hydrorl.training.agent import imitates
 
         return imitates(self.settings)
+
+    def guided(self) -> bool:
+        from hydrorl.training.agent import guided
+
+        return guided(self.settings)
 
     # ------------------------------------------------------------------ validation
 
