@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    settings = TrainingSettings(forecast_features=False)  # the env is built by hand here
+    settings = TrainingSettings(forecast_features=False, guide="none")  # the env is built by hand
     with tempfile.TemporaryDirectory(prefix="hydrorl-bench-") as tmp:
         wb = hydrorl.connect(f"sqlite:///{Path(tmp) / 'bench.db'}")
         wb.setup_demo(scenarios=20, years=5)

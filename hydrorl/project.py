@@ -62,6 +62,15 @@ IMITATION_HYPERPARAMETERS: dict[str, Any] = {
     "policy_kwargs": {"net_arch": [256, 256]},
 }
 
+#: Over the tuned ones when the agent corrects the planner (``guide``): small steps and little
+#: exploration noise around its plans, so that learning starts from the planner's value
+#: instead of wandering below it (on the demo, the tuned PPO's noise took a guided agent from
+#: 98.5 % of the bound to 96.9 % on validation in 300k steps; these kept 98.5 %).
+GUIDED_HYPERPARAMETERS: dict[str, Any] = {
+    "learning_rate": 3e-5,
+    "policy_kwargs": {"log_std_init": -2.0},
+}
+
 #: Reward shapings: none (revenue, and the flat end water value at the end of a window),
 #: or the benchmark's water values as a potential (see ``BatchedEpisodes``).
 SHAPINGS = ("none", "water_values")
@@ -133,7 +142,7 @@ class TrainingSettings:
             (0: the whole horizon).
         validation_seconds: how often an agent validates while it learns by reinforcement
             (after every imitation pass too).
-        guide: ``"planner"``: the agent corrects the forecast planner (the one imitation
+        guide: (default ``"planner"``) the agent corrects the forecast planner (the one imitation
             imitates: a forecast learned from the training forecast, re-planned every six
             hours) instead of choosing discharges on its own: it sees what the planner would
             discharge and its action in [-1, 1] moves that by up to ``residual_scale`` of
@@ -176,7 +185,7 @@ class TrainingSettings:
     validation_days: float = 365.0
     validation_seconds: float = 60.0
     bootstrap_window_ends: bool = False
-    guide: str = "none"
+    guide: str = "planner"
     residual_scale: float = 0.25
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
@@ -288,6 +297,8 @@ class TrainingSettings:
         imitation = self.imitation_scenarios if self.algorithm in IMITATING and not guided else 0
         if imitation:
             tuned.update(IMITATION_HYPERPARAMETERS)
+        if guided and self.algorithm in IMITATING:
+            tuned.update(GUIDED_HYPERPARAMETERS)
         return dataclasses.replace(
             self,
             hyperparameters=copy.deepcopy({**tuned, **self.hyperparameters}),

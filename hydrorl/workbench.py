@@ -388,7 +388,7 @@ class Workbench(RunVerbs):
                     system_row,
                     demo.DEMO_PROJECT_NAME,
                     TrainingSettings().validate(),
-                    "agents imitating the forecast planner on the demo river, then learning",
+                    "agents correcting the forecast planner on the demo river, learning as they go",
                 )
                 created.append("project")
         return {

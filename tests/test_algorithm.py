@@ -33,6 +33,7 @@ def test_build_learn_save_load(algorithm: str, tmp_path: Path, monkeypatch) -> N
         n_envs=4,
         episode_steps=16,
         forecast_features=False,  # an env built by hand, without the recipe's forecast
+        guide="none",  # nor its planner
     ).resolved()
     stored = json.dumps(settings.to_dict())
     env = CascadeVecEnv(demo_problem(scenarios=2, years=1), 4, episode_design(settings), seed=0)
@@ -51,7 +52,7 @@ def test_build_learn_save_load(algorithm: str, tmp_path: Path, monkeypatch) -> N
 
 def test_an_unknown_hyperparameter_is_named() -> None:
     settings = TrainingSettings(
-        hyperparameters={"learning_rat": 0.1}, n_envs=2, forecast_features=False
+        hyperparameters={"learning_rat": 0.1}, n_envs=2, forecast_features=False, guide="none"
     )
     env = CascadeVecEnv(demo_problem(scenarios=1, years=1), 2, episode_design(settings))
     with pytest.raises(hydrorl.ValidationError, match="learning_rat"):
@@ -71,6 +72,7 @@ def test_the_learning_rate_can_decay_to_zero_over_the_budget(
         episode_steps=16,
         learning_rate_decay=True,
         forecast_features=False,
+        guide="none",
     ).validate()
     env = CascadeVecEnv(demo_problem(scenarios=2, years=1), 4, episode_design(settings), seed=0)
     model = build_model(settings, env, seed=3)

@@ -67,14 +67,18 @@ def test_runs_stored_before_a_field_existed_keep_what_they_ran_with() -> None:
 
 
 def test_the_imitation_warm_start_is_for_actor_critic_algorithms_only() -> None:
-    assert TrainingSettings(imitation_scenarios=8).resolved().imitation_scenarios == 8
+    unguided = {"guide": "none", "imitation_scenarios": 8}
+    assert TrainingSettings(**unguided).resolved().imitation_scenarios == 8
+    # A guided agent starts as the planner: nothing to imitate (stored as it ran: without).
+    assert TrainingSettings(imitation_scenarios=8).resolved().imitation_scenarios == 0
     for algorithm in ("SAC", "TD3"):  # stored as it ran: without
-        settings = TrainingSettings(algorithm=algorithm, imitation_scenarios=8).resolved()
+        settings = TrainingSettings(algorithm=algorithm, **unguided).resolved()
         assert settings.imitation_scenarios == 0
     with pytest.raises(hydrorl.ValidationError, match="imitation_scenarios"):
         TrainingSettings(imitation_scenarios=-1).validate()
     old = TrainingSettings.from_run({"algorithm": "A2C"})  # a run stored before imitation
     assert (old.imitation_scenarios, old.imitation_rounds, old.context_features) == (0, 0, False)
+    assert old.guide == "none"  # nor were its agents guided
     with pytest.raises(hydrorl.ValidationError, match="imitation_rounds"):
         TrainingSettings(imitation_rounds=1.5).validate()  # type: ignore[arg-type]
     with pytest.raises(hydrorl.ValidationError, match="imitation_lookahead_days"):
@@ -82,15 +86,31 @@ def test_the_imitation_warm_start_is_for_actor_critic_algorithms_only() -> None:
 
 
 def test_an_imitating_policy_is_larger_and_learns_slower_unless_told_otherwise() -> None:
-    imitating = TrainingSettings(algorithm="A2C").resolved().hyperparameters
+    imitating = TrainingSettings(algorithm="A2C", guide="none").resolved().hyperparameters
     assert imitating["policy_kwargs"] == {"net_arch": [256, 256]}
     assert imitating["learning_rate"] == 1e-4 and imitating["n_steps"] == 16
-    alone = TrainingSettings(algorithm="A2C", imitation_scenarios=0).resolved().hyperparameters
-    assert "learning_rate" not in alone and "policy_kwargs" not in alone
-    mine = TrainingSettings(hyperparameters={"learning_rate": 3e-4}).resolved().hyperparameters
-    assert mine["learning_rate"] == 3e-4
-    mine["policy_kwargs"]["net_arch"].append(8)  # SB3's A2C writes into policy_kwargs: a copy
-    assert TrainingSettings().resolved().hyperparameters["policy_kwargs"]["net_arch"] == [256, 256]
+    alone = TrainingSettings(algorithm="A2C", guide="none", imitation_scenarios=0).resolved()
+    assert "learning_rate" not in alone.hyperparameters
+    assert "policy_kwargs" not in alone.hyperparameters
+    mine = TrainingSettings(guide="none", hyperparameters={"learning_rate": 3e-4}).resolved()
+    assert mine.hyperparameters["learning_rate"] == 3e-4
+    mine.hyperparameters["policy_kwargs"]["net_arch"].append(8)  # SB3 writes into it: a copy
+    again = TrainingSettings(guide="none").resolved().hyperparameters
+    assert again["policy_kwargs"]["net_arch"] == [256, 256]
+
+
+def test_a_guided_agent_corrects_the_planner_in_small_careful_steps() -> None:
+    guided = TrainingSettings().resolved()  # the default
+    assert guided.guide == "planner" and guided.imitation_scenarios == 0
+    assert guided.hyperparameters["learning_rate"] == 3e-5
+    assert guided.hyperparameters["policy_kwargs"] == {"log_std_init": -2.0}
+    assert "learning_rate" not in TrainingSettings(algorithm="SAC").resolved().hyperparameters
+    for bad, message in (
+        ({"guide": "oracle"}, "unknown guide 'oracle'; choose one of 'none', 'planner'"),
+        ({"residual_scale": 0}, "residual_scale = 0 must be a number > 0"),
+    ):
+        with pytest.raises(hydrorl.ValidationError, match=message):
+            TrainingSettings(**bad).validate()
 
 
 def test_names_too_long_for_any_backend_are_refused_alike(wb: hydrorl.Workbench) -> None:

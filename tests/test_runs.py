@@ -134,7 +134,12 @@ def test_stop_is_honoured_within_five_seconds(demo: hydrorl.Workbench) -> None:
 
 
 def test_an_agent_shows_its_imitation_and_stops_during_it(demo: hydrorl.Workbench) -> None:
-    imitating = {"imitation_scenarios": 2, "imitation_rounds": 1, "imitation_lookahead_days": 28}
+    imitating = {
+        "guide": "none",
+        "imitation_scenarios": 2,
+        "imitation_rounds": 1,
+        "imitation_lookahead_days": 28,
+    }
     run = demo.start_training("Demo project", "Demo forecast", **{**TINY, **imitating})
 
     def reason() -> str | None:
@@ -291,6 +296,7 @@ def test_a_stop_between_imitation_passes_keeps_them_and_a_resume_goes_on(
 ) -> None:
     imitating = {
         "algorithm": "A2C",
+        "guide": "none",
         "hyperparameters": {"n_steps": 8},
         "imitation_scenarios": 2,
         "imitation_rounds": 1,
