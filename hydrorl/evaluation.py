@@ -9,6 +9,7 @@ scenario's steps as a DataFrame.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -79,6 +80,7 @@ def evaluate_policy(
     expected: tuple[np.ndarray, np.ndarray] | None = None,
     guide: Guide | None = None,
     residual_scale: float = 0.0,
+    progress: Callable[[float], None] | None = None,
 ) -> EvaluationResult:
     """Play ``policy`` deterministically over the whole horizon of every scenario.
 
@@ -87,6 +89,7 @@ def evaluate_policy(
     the policy was trained to observe (``expected``: the forecast features, see
     :class:`~hydrorl.physics.episode.BatchedEpisodes`), ``spill_guard`` and ``guide`` with
     ``residual_scale`` (actions correct the guide's) how its actions were read.
+    ``progress`` is told the share done every few hundred steps (it may raise to stop).
     """
     c = problem.cascade
     n_s, n_t = problem.n_scenarios, problem.n_steps
@@ -121,6 +124,8 @@ def evaluate_policy(
         obs = episodes.observe()
         volume[rows, 0] = episodes.volume
         for t in range(n_t):
+            if progress is not None and t % 256 == 0:
+                progress((lo + rows.size * t / n_t) / n_s)
             action, _ = policy.predict(obs, deterministic=True)
             obs, _, _, info = episodes.step(np.asarray(action, dtype=float))
             result = info["result"]
@@ -150,6 +155,7 @@ def evaluate_agent(
     start_volumes: np.ndarray | None = None,
     *,
     batch_size: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> EvaluationResult:
     """Play a HydroRL agent (a model trained by the recipe, or loaded from its checkpoint) over
     every scenario of ``problem``, as it observes: its :class:`~hydrorl.env.spec.ObservationSpec`
@@ -161,5 +167,10 @@ def evaluate_agent(
     spec.check(problem, model)
     seen = spec.view(problem)
     return evaluate_policy(
-        model, seen, start_volumes, batch_size=batch_size, **spec.evaluation_options(seen)
+        model,
+        seen,
+        start_volumes,
+        batch_size=batch_size,
+        progress=progress,
+        **spec.evaluation_options(seen),
     )

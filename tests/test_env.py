@@ -224,8 +224,11 @@ def test_a_guided_episode_with_no_correction_plays_the_planner(problem: hydrorl.
         def predict(self, obs, deterministic=True):  # noqa: ANN001, ANN202
             return np.zeros((len(obs), one.cascade.n_stations)), None
 
-    guide = PlannerGuide(planner)
-    played = evaluate_policy(Zero(), one, guide=guide, residual_scale=0.3, batch_size=1)
+    guide, told = PlannerGuide(planner), []
+    played = evaluate_policy(
+        Zero(), one, guide=guide, residual_scale=0.3, batch_size=1, progress=told.append
+    )
+    assert told[0] == 0.0 and told == sorted(told) and 0.5 < told[-1] < 1.0  # as it goes
     own = [
         limited_foresight(
             one, s, values, planner.lookahead_steps, planner.every_steps, None, planner.forecast

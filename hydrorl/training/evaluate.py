@@ -7,9 +7,12 @@ episode carries the three figures and the trajectories to compare.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from hydrorl.db import Database, bulk, models
@@ -75,17 +78,24 @@ def _evaluate(db: Database, run_id: int) -> None:
         agent_id = agent.id
     if not checkpoint or not Path(checkpoint).exists():
         raise FileNotFoundError(f"the checkpoint of agent {agent_id} is missing: {checkpoint}")
+    tell = _teller(db, run_id)
+    n = len(links)
     model = load_model(settings, checkpoint)
+    playing = f"playing agent {agent_id} on {n} scenarios"
     if ObservationSpec.carried_by(model) is not None:  # what the agent observed, saved with it
-        played = evaluate_agent(model, problem, volumes)
+        played = evaluate_agent(
+            model, problem, volumes, progress=lambda done: tell(f"{playing}: {done:.0%}")
+        )
     else:  # saved before agents carried their spec: as its settings say
         played = evaluate_policy(
             model, problem, volumes, **evaluation_options(settings, problem, training)
         )
+    tell("the SDP benchmark on the same scenarios", at_once=True)
     values = water_values(training)
     benchmark = evaluate_policy(WaterValuePolicy(problem, values), problem, volumes)
     c = problem.cascade
     for s, link_id in enumerate(links):
+        tell(f"the perfect-foresight bound and the episodes: scenario {s + 1} of {n}")
         bound = perfect_foresight(problem, s, volumes)
         totals = played.totals.iloc[s]
         series = _series(played, s)
@@ -127,6 +137,26 @@ def _evaluate(db: Database, run_id: int) -> None:
             _write_series(session, episode.id, series)
 
         db.run_write(write)
+
+
+def _teller(db: Database, run_id: int, seconds: float = 2.0) -> Callable[..., None]:
+    """Show what the evaluation does as its run's status reason, at most every ``seconds``."""
+    last = [-np.inf]
+
+    def tell(text: str, at_once: bool = False) -> None:
+        now = time.monotonic()
+        if not at_once and now - last[0] < seconds:
+            return
+        last[0] = now
+        db.run_write(
+            lambda s: s.execute(
+                sa.update(models.ProjectRun)
+                .where(models.ProjectRun.id == run_id, models.ProjectRun.status == Status.RUNNING)
+                .values(status_reason=text)
+            )
+        )
+
+    return tell
 
 
 def _series(played, s: int) -> dict[str, dict[str, np.ndarray]]:  # noqa: ANN001
