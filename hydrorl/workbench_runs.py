@@ -336,7 +336,9 @@ class RunVerbs:
         return self.run(eval_id)
 
     def episodes(self, run_id: int) -> pd.DataFrame:
-        """The episodes of an evaluation run: one per scenario, with bound and benchmark."""
+        """The episodes of an evaluation run: one per scenario, with the bound, the SDP benchmark
+        and the forecast planner of the same scenario; ``vs_best_classical`` is the agent over
+        the better of the two policies."""
         e, link, a = models.EvaluationEpisode, models.SeriesLink, models.Agent
         stmt = (
             sa.select(
@@ -350,6 +352,7 @@ class RunVerbs:
                 e.end_volume_mm3,
                 e.bound_revenue_eur.label("bound_eur"),
                 e.benchmark_revenue_eur.label("benchmark_eur"),
+                e.planner_eur,
             )
             .join(link, e.series_link_id == link.id)
             .outerjoin(a, e.agent_id == a.id)
@@ -361,6 +364,9 @@ class RunVerbs:
         frame = pd.DataFrame(rows, columns=list(stmt.selected_columns.keys()))
         frame["share_of_bound"] = frame["total_eur"] / frame["bound_eur"]
         frame["vs_benchmark"] = frame["total_eur"] / frame["benchmark_eur"]
+        frame["planner_eur"] = frame["planner_eur"].astype(float)  # NaN: evaluated before it
+        best = frame[["benchmark_eur", "planner_eur"]].max(axis=1)  # NaN-skipping
+        frame["vs_best_classical"] = frame["total_eur"] / best
         return frame
 
     def episode_series(self, episode_id: int) -> pd.DataFrame:

@@ -278,6 +278,13 @@ def test_evaluation_writes_one_episode_per_scenario(demo: hydrorl.Workbench) -> 
     assert (episodes["agent"] == best).all()
     assert (episodes["total_eur"] <= episodes["bound_eur"]).all()
     assert (episodes["benchmark_eur"] <= episodes["bound_eur"]).all()
+    assert (episodes["planner_eur"] <= episodes["bound_eur"]).all()
+    best_classical = episodes[["benchmark_eur", "planner_eur"]].max(axis=1)
+    assert episodes["vs_best_classical"].to_numpy() == pytest.approx(
+        (episodes["total_eur"] / best_classical).to_numpy()
+    )
+    # A guided agent that has hardly learnt plays about as its planner (the same forecast here).
+    assert (episodes["total_eur"] / episodes["planner_eur"]).between(0.98, 1.02).all()
     series = demo.episode_series(int(episodes["id"].iloc[1]))
     assert len(series) == 2920
     assert series["revenue_eur"].sum() == pytest.approx(episodes["revenue_eur"].iloc[1])

@@ -399,6 +399,8 @@ class EvaluationEpisode(Base):
     end_water_value_eur: Mapped[float] = mapped_column(Float, default=0.0)
     bound_revenue_eur: Mapped[float | None] = mapped_column(Float)
     benchmark_revenue_eur: Mapped[float | None] = mapped_column(Float)
+    #: The forecast planner's value (revenue + end water value) on the same scenario.
+    planner_eur: Mapped[float | None] = mapped_column(Float)
 
     series_link: Mapped[SeriesLink] = relationship()
     report_data: Mapped[list[ReportData]] = relationship(

@@ -1,8 +1,9 @@
 """The process of an evaluation run: play the chosen agent on every scenario, store the episodes.
 
 Beside the agent it solves the perfect-foresight bound and plays the SDP
-benchmark on the same scenarios from the same start volumes, so that every
-episode carries the three figures and the trajectories to compare.
+benchmark and the forecast planner on the same scenarios from the same start volumes,
+so that every episode carries the agent against the bound and the classical policies
+(and the bound's and benchmark's trajectories to compare).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from hydrorl.jobs.heartbeat import Heartbeat
 from hydrorl.jobs.ownership import claim, fail_with_traceback, finish
 from hydrorl.project import TrainingSettings
 from hydrorl.training.agent import evaluation_options, start_volumes
+
+#: How far ahead the evaluation's forecast planner looks (days; the recipe's default).
+PLANNER_LOOKAHEAD_DAYS = 28.0
 
 UNITS = {
     "volume_mm3": "Mm3",
@@ -55,6 +59,8 @@ def _evaluate(db: Database, run_id: int) -> None:
     import torch
 
     from hydrorl.baselines import WaterValuePolicy, perfect_foresight, water_values
+    from hydrorl.baselines.foresight import limited_foresight
+    from hydrorl.training.imitation import teacher, teacher_forecast
     from hydrorl.env.spec import ObservationSpec
     from hydrorl.evaluation import evaluate_agent, evaluate_policy
     from hydrorl.training.algorithm import load_model
@@ -93,10 +99,22 @@ def _evaluate(db: Database, run_id: int) -> None:
     tell("the SDP benchmark on the same scenarios", at_once=True)
     values = water_values(training)
     benchmark = evaluate_policy(WaterValuePolicy(problem, values), problem, volumes)
+    planner = teacher(problem, values, PLANNER_LOOKAHEAD_DAYS, teacher_forecast(training))
     c = problem.cascade
     for s, link_id in enumerate(links):
-        tell(f"the perfect-foresight bound and the episodes: scenario {s + 1} of {n}")
+        told = f"the bound, the forecast planner and the episodes: scenario {s + 1} of {n}"
+        tell(told)
         bound = perfect_foresight(problem, s, volumes)
+        planned = limited_foresight(
+            problem,
+            s,
+            values,
+            planner.lookahead_steps,
+            planner.every_steps,
+            volumes,
+            planner.forecast,
+            lambda done: tell(f"{told}, {done:.0%}"),
+        )
         totals = played.totals.iloc[s]
         series = _series(played, s)
         series["bound:volume_mm3"] = {
@@ -119,6 +137,7 @@ def _evaluate(db: Database, run_id: int) -> None:
             totals=totals,  # noqa: ANN001
             series=series,
             bound=bound,
+            planned=planned,
         ) -> None:
             episode = models.EvaluationEpisode(
                 run_id=run_id,
@@ -131,6 +150,7 @@ def _evaluate(db: Database, run_id: int) -> None:
                 end_water_value_eur=float(totals["end_value_eur"]),
                 bound_revenue_eur=bound.total_eur,
                 benchmark_revenue_eur=float(benchmark.totals["total_eur"].iloc[s]),
+                planner_eur=planned.total_eur,
             )
             session.add(episode)
             session.flush()

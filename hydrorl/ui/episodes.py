@@ -22,8 +22,10 @@ def episode_table(episodes: pd.DataFrame) -> pd.DataFrame:
             "value (MEUR)": (episodes["total_eur"] / 1e6).round(2),
             "bound (MEUR)": (episodes["bound_eur"] / 1e6).round(2),
             "benchmark (MEUR)": (episodes["benchmark_eur"] / 1e6).round(2),
+            "planner (MEUR)": (episodes["planner_eur"] / 1e6).round(2),
             "% of bound": (100 * episodes["share_of_bound"]).round(1),
             "vs benchmark (%)": (100 * episodes["vs_benchmark"]).round(1),
+            "vs best classical (%)": (100 * episodes["vs_best_classical"]).round(1),
         }
     )
 
