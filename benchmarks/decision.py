@@ -6,7 +6,8 @@ Run::
 
 On the demo, a policy of the imitating recipe's shape (``guide="none"``: the 256x256
 actor-critic, built by the recipe on the demo's observation; its weights do not change the
-time) decides the next step from an observation; the planner it imitates (``hydrorl.training.imitation.teacher``:
+time) decides the next step from an observation; the planner it imitates
+(``hydrorl.training.imitation.teacher``:
 a 4-week LP on the state forecast, warm-started, re-planned every 6 hours) decides by
 solving its window.  Both are timed in this process, one decision at a time, as a
 scheduler would run them, and the ratio is printed: the yardstick is the planner.  The
@@ -83,10 +84,8 @@ def main() -> None:
         f"per step of a schedule the planner costs {plan / planner.every_steps / one:.0f}x "
         "the agent"
     )
-    print(
-        f"a guided agent (its planner, then its network): {(plan / planner.every_steps + one) * 1e3:.2f}"
-        " ms per step of a schedule"
-    )
+    guided = plan / planner.every_steps + one
+    print(f"a guided agent (its planner, then its network): {guided * 1e3:.2f} ms per step")
 
 
 if __name__ == "__main__":

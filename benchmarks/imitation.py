@@ -61,7 +61,8 @@ def main() -> None:
         over = _variant(text)
         sink = MemorySink()
         started = time.perf_counter()
-        model = train_in_process(TrainingSettings(timesteps=1, guide="none", **over), train, sink=sink)
+        settings = TrainingSettings(timesteps=1, guide="none", **over)
+        model = train_in_process(settings, train, sink=sink)
         seconds = time.perf_counter() - started
         curves = sink.curves()
         agent = evaluate_agent(model, held).totals["total_eur"].to_numpy()

@@ -60,10 +60,10 @@ def _evaluate(db: Database, run_id: int) -> None:
 
     from hydrorl.baselines import WaterValuePolicy, perfect_foresight, water_values
     from hydrorl.baselines.foresight import limited_foresight
-    from hydrorl.training.imitation import teacher, teacher_forecast
     from hydrorl.env.spec import ObservationSpec
     from hydrorl.evaluation import evaluate_agent, evaluate_policy
     from hydrorl.training.algorithm import load_model
+    from hydrorl.training.imitation import teacher, teacher_forecast
 
     torch.set_num_threads(1)
     with db.read() as session:
@@ -113,7 +113,7 @@ def _evaluate(db: Database, run_id: int) -> None:
             planner.every_steps,
             volumes,
             planner.forecast,
-            lambda done: tell(f"{told}, {done:.0%}"),
+            _with_share(tell, told),
         )
         totals = played.totals.iloc[s]
         series = _series(played, s)
@@ -177,6 +177,10 @@ def _teller(db: Database, run_id: int, seconds: float = 2.0) -> Callable[..., No
         )
 
     return tell
+
+
+def _with_share(tell: Callable[..., None], text: str) -> Callable[[float], None]:
+    return lambda done: tell(f"{text}, {done:.0%}")
 
 
 def _series(played, s: int) -> dict[str, dict[str, np.ndarray]]:  # noqa: ANN001
