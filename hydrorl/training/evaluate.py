@@ -81,13 +81,13 @@ def _evaluate(db: Database, run_id: int) -> None:
         problem = load_problem(session, run.forecast).with_reference(training)
         volumes = start_volumes(session, run)
         links = [link.id for link in run.forecast.series_links]
-        agent_id = agent.id
+        agent_id, agent_index = agent.id, agent.index
     if not checkpoint or not Path(checkpoint).exists():
         raise FileNotFoundError(f"the checkpoint of agent {agent_id} is missing: {checkpoint}")
     tell = _teller(db, run_id)
     n = len(links)
     model = load_model(settings, checkpoint)
-    playing = f"playing agent {agent_id} on {n} scenarios"
+    playing = f"playing agent {agent_index} on {n} scenarios"
     if ObservationSpec.carried_by(model) is not None:  # what the agent observed, saved with it
         played = evaluate_agent(
             model, problem, volumes, progress=lambda done: tell(f"{playing}: {done:.0%}")
