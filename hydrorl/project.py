@@ -292,14 +292,19 @@ class TrainingSettings:
         exist yet, and the run ran without it (see :data:`BEFORE_THE_FIELD`)."""
         return cls.from_dict({**BEFORE_THE_FIELD, **data})
 
+    @property
+    def guided(self) -> bool:
+        """Whether the agent's actions correct a guide's (``guide``) instead of being discharges."""
+        return self.guide != "none"
+
     def resolved(self) -> TrainingSettings:
         """The same settings with the algorithm's tuned hyper-parameters filled in."""
         tuned = dict(TUNED_HYPERPARAMETERS.get(self.algorithm, {}))
-        guided = self.guide != "none"
-        imitation = self.imitation_scenarios if self.algorithm in IMITATING and not guided else 0
+        imitating = self.algorithm in IMITATING and not self.guided
+        imitation = self.imitation_scenarios if imitating else 0
         if imitation:
             tuned.update(IMITATION_HYPERPARAMETERS)
-        if guided and self.algorithm in IMITATING:
+        if self.guided and self.algorithm in IMITATING:
             tuned.update(GUIDED_HYPERPARAMETERS)
         return dataclasses.replace(
             self,

@@ -63,7 +63,7 @@ class ObservationSpec:
                 raise ValueError("the water value feature needs the water values")
             shown = _values_dict(values)
         guide = None
-        if getattr(settings, "guide", "none") == "planner":
+        if settings.guided:
             if values is None or forecast is None:
                 raise ValueError("a guided agent's planner needs the water values and forecast")
             guide = {

@@ -45,13 +45,8 @@ def episode_design(settings: TrainingSettings) -> EpisodeDesign:
         context_features=settings.context_features,
         bootstrap_window_ends=settings.bootstrap_window_ends,
         forecast_features=settings.forecast_features,
-        residual_scale=settings.residual_scale if guided(settings) else 0.0,
+        residual_scale=settings.residual_scale if settings.guided else 0.0,
     )
-
-
-def guided(settings: TrainingSettings) -> bool:
-    """Whether the agent's actions correct the planner's (``settings.guide``)."""
-    return settings.guide == "planner"
 
 
 def planner_guide(
@@ -60,7 +55,7 @@ def planner_guide(
     """The guide of a guided agent on ``problem`` (a
     :class:`~hydrorl.baselines.foresight.PlannerGuide` of the imitated planner, planning on
     ``forecast`` with the water ``values``), or None if the agent is not guided."""
-    if not guided(settings):
+    if not settings.guided:
         return None
     from hydrorl.baselines.foresight import PlannerGuide
     from hydrorl.training.imitation import teacher
@@ -118,23 +113,23 @@ def evaluation_options(
     ``values`` and ``forecast`` are the water values and the forecast it was shown (computed
     from ``training`` if not given).
     """
+    if values is None and settings.guided:  # computed once for the planner and the features
+        from hydrorl.baselines import water_values
+
+        values = water_values(training or problem)
     _, marginal = water_value_functions(settings, problem, training, values)
     shown = None
     model = forecast
-    if model is None and (settings.forecast_features or guided(settings)):
+    if model is None and (settings.forecast_features or settings.guided):
         model = forecaster(settings, training or problem)
     if settings.forecast_features:
         from hydrorl.baselines.expectation import expected
 
         shown = expected(model, problem)
-    if guided(settings) and values is None:
-        from hydrorl.baselines import water_values
-
-        values = water_values(training or problem)
     return {
         "expected": shown,
         "guide": planner_guide(settings, problem, values, model),
-        "residual_scale": settings.residual_scale if guided(settings) else 0.0,
+        "residual_scale": settings.residual_scale if settings.guided else 0.0,
         "forecast_horizon_steps": settings.forecast_horizon_steps,
         "marginal": marginal,
         "spill_guard": settings.spill_guard,
@@ -145,9 +140,7 @@ def evaluation_options(
 
 def imitates(settings: TrainingSettings) -> bool:
     return (
-        settings.imitation_scenarios > 0
-        and settings.algorithm in IMITATING
-        and not guided(settings)
+        settings.imitation_scenarios > 0 and settings.algorithm in IMITATING and not settings.guided
     )
 
 
@@ -155,7 +148,7 @@ def uses_water_values(settings: TrainingSettings) -> bool:
     """Whether the settings use the SDP water values (shaping, observation, imitation, the
     validation's benchmark): computed once per agent, they take seconds."""
     needed = settings.shaping == "water_values" or settings.water_value_feature
-    needed = needed or guided(settings)
+    needed = needed or settings.guided
     return needed or imitates(settings) or settings.validation_scenarios > 0
 
 

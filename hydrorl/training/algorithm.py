@@ -40,7 +40,7 @@ def build_model(settings: TrainingSettings, env: VecEnv, seed: int) -> BaseAlgor
         raise ValidationError(
             f"training settings: a hyper-parameter is not accepted by {settings.algorithm}: {e}"
         ) from e
-    if settings.guide != "none":
+    if settings.guided:
         _correct_nothing(model)
     return model
 

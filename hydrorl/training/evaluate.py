@@ -24,9 +24,6 @@ from hydrorl.jobs.ownership import claim, fail_with_traceback, finish
 from hydrorl.project import TrainingSettings
 from hydrorl.training.agent import evaluation_options, start_volumes
 
-#: How far ahead the evaluation's forecast planner looks (days; the recipe's default).
-PLANNER_LOOKAHEAD_DAYS = 28.0
-
 UNITS = {
     "volume_mm3": "Mm3",
     "discharge_m3s": "m3/s",
@@ -99,7 +96,9 @@ def _evaluate(db: Database, run_id: int) -> None:
     tell("the SDP benchmark on the same scenarios", at_once=True)
     values = water_values(training)
     benchmark = evaluate_policy(WaterValuePolicy(problem, values), problem, volumes)
-    planner = teacher(problem, values, PLANNER_LOOKAHEAD_DAYS, teacher_forecast(training))
+    # The recipe's planner (its default lookahead, whatever the run's), fitted on the training.
+    lookahead = TrainingSettings.imitation_lookahead_days
+    planner = teacher(problem, values, lookahead, teacher_forecast(training, lookahead))
     c = problem.cascade
     for s, link_id in enumerate(links):
         told = f"the bound, the forecast planner and the episodes: scenario {s + 1} of {n}"

@@ -160,7 +160,7 @@ class Recipe:
         self.validation: val.Validation | None = None
         self.best_share = best_share
         self.forecaster: Any = None  # fitted on the scenarios learnt on, once
-        if settings.forecast_features or self.imitates() or self.guided():
+        if settings.forecast_features or self.imitates() or settings.guided:
             from hydrorl.training.agent import forecaster
 
             sink.status("fitting the forecast")
@@ -216,11 +216,6 @@ class Recipe:
         from hydrorl.training.agent import imitates
 
         return imitates(self.settings)
-
-    def guided(self) -> bool:
-        from hydrorl.training.agent import guided
-
-        return guided(self.settings)
 
     # ------------------------------------------------------------------ validation
 
