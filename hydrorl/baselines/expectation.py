@@ -95,11 +95,11 @@ class StateForecast:
         lead = np.zeros((2, n_slots, width, n_lead))
         for p in range(n_slots):
             mine = slot[decisions] == p
-            phi = features[:, decisions[mine]]  # (S, D_p, F)
-            gram = np.einsum("sdf,sdg->fg", phi, phi)
-            gram += np.diag(ridge * phi.shape[0] * phi.shape[1] * spread)
+            phi = features[:, decisions[mine]].reshape(-1, width)  # (S·D_p, F)
+            gram = phi.T @ phi  # matrix products (BLAS), not einsum: 5-10x faster
+            gram += np.diag(ridge * phi.shape[0] * spread)
             for i, rest in enumerate((price_rest, inflow_rest)):
-                cross = np.einsum("sdf,sdk->fk", phi, rest[:, index[mine]])
+                cross = phi.T @ rest[:, index[mine]].reshape(phi.shape[0], n_lead)
                 lead[i, p] = np.linalg.solve(gram, cross)
         # E[inflow] = exp(expected log) · scale(season of the target), least squares per lead.
         harmonics, log_mean = season[:, :_SCALE_TERMS], season @ inflow_coef
@@ -107,11 +107,16 @@ class StateForecast:
         scale_cross = np.zeros((n_lead, _SCALE_TERMS))
         for chunk in np.array_split(decisions, max(1, decisions.size * n_lead // 200_000)):
             at = index[chunk - decisions[0]]  # (D_c, K)
+            slots = slot[chunk]
             for s in range(training.n_scenarios):
-                log_rest = np.einsum("df,dfk->dk", features[s, chunk], lead[1][slot[chunk]])
-                z = np.exp(log_mean[at] + log_rest)[..., None] * harmonics[at]
-                scale_gram += np.einsum("dkh,dkj->khj", z, z)
-                scale_cross += np.einsum("dkh,dk->kh", z, training.inflow_m3s[s, at])
+                log_rest = np.empty(at.shape)
+                for p in range(n_slots):  # (D_p, F) @ (F, K) per slot of the day
+                    mine = slots == p
+                    log_rest[mine] = features[s, chunk[mine]] @ lead[1, p]
+                z = np.exp(log_mean[at] + log_rest)[..., None] * harmonics[at]  # (D_c, K, H)
+                zk = z.transpose(1, 2, 0)  # (K, H, D_c): batched products over the leads
+                scale_gram += zk @ zk.transpose(0, 2, 1)
+                scale_cross += (zk @ training.inflow_m3s[s, at].T[:, :, None])[..., 0]
         inflow_scale = np.linalg.solve(scale_gram, scale_cross[..., None])[..., 0]
         return cls(price_coef, inflow_coef, lead[0], lead[1], inflow_scale, memory)
 

@@ -126,7 +126,7 @@ def water_values(
     stage_price, stage_inflow = prices[take], inflow_energy[take]  # (N, K)
 
     grid = np.linspace(0.0, e_max, levels)
-    shares = np.linspace(0.0, 1.0, decisions)
+    backup = _Backup(grid, np.linspace(0.0, 1.0, decisions) * u_max, width)
     values = np.zeros((n_stages, levels))
     following = problem.water_price_eur_mwh * grid  # the end water value closes the first cycle
     for cycle in range(cycles):
@@ -136,12 +136,7 @@ def water_values(
             if counts[n] == 0:  # a stage no step falls in (e.g. a leap day): nothing happens
                 values[n] = following
                 continue
-            p, a = stage_price[n][:, None, None], stage_inflow[n][:, None, None]  # (K, 1, 1)
-            available = grid[None, :, None] + a  # (K, E, 1)
-            release = np.minimum(shares[None, None, :] * u_max, available)  # (K, E, U)
-            after = np.minimum(available - release, e_max)
-            total = p * release + np.interp(after, grid, following)
-            best = total.max(axis=2)  # (K, E)
+            best = backup(stage_price[n], stage_inflow[n], following)  # (K, E)
             current = weight[n] @ best
             values[n] = current - current[0]  # relative values: only slopes matter
             following = values[n]
@@ -174,6 +169,44 @@ class WaterValuePolicy(Policy):
         share = release[np.arange(len(best)), best] / wv.max_release_mwh
         wanted = np.repeat(share[:, None], p.cascade.n_stations, axis=1)
         return pass_through_fractions(p, volumes, inflow, wanted)
+
+
+class _Backup:
+    """One stage's backup: for each outcome (price, inflow energy) and storage level, the best
+    of the decisions' revenue plus the following value of what is left (K, E).
+
+    The same as ``max over u of p·release + np.interp(after, grid, following)``, faster: the
+    grid is uniform, so a cell is found by a division rather than a search, the decisions come
+    first so that the maximum runs over whole arrays, and the arrays are reused in place.
+    """
+
+    def __init__(self, grid: np.ndarray, offers: np.ndarray, width: int) -> None:
+        self.grid, self.e_max = grid, float(grid[-1])
+        self.per_level = 1.0 / float(grid[1] - grid[0]) if grid.size > 1 and grid[-1] > 0 else 0.0
+        self.offers = offers[:, None, None]  # (U, 1, 1)
+        shape = (offers.size, width, grid.size)
+        self.release, self.position, self.value = np.empty(shape), np.empty(shape), np.empty(shape)
+        self.cell = np.empty(shape, dtype=np.intp)
+
+    def __call__(self, price: np.ndarray, inflow: np.ndarray, following: np.ndarray) -> np.ndarray:
+        available = self.grid[None, None, :] + inflow[None, :, None]  # (1, K, E)
+        release = np.minimum(self.offers, available, out=self.release)  # (U, K, E)
+        position = np.subtract(available, release, out=self.position)
+        np.minimum(position, self.e_max, out=position)  # what is left, spilling the rest
+        if self.per_level == 0.0:  # no storage: nothing is left
+            value = np.full_like(self.value, following[0])
+        else:
+            position *= self.per_level
+            cell = self.cell
+            np.copyto(cell, position, casting="unsafe")  # floor: positions are >= 0
+            np.minimum(cell, following.size - 2, out=cell)
+            position -= cell
+            value = np.take(np.diff(following), cell, out=self.value)
+            value *= position
+            value += following[cell]
+        release *= price[None, :, None]
+        value += release
+        return value.max(axis=0)
 
 
 def _interp_rows(x: np.ndarray, grid: np.ndarray, values: np.ndarray) -> np.ndarray:
