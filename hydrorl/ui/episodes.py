@@ -1,71 +1,349 @@
-"""Browse the episodes of an evaluation run: a table, then one scenario's trajectories."""
+"""Browse the episodes of an evaluation run: a table, then one scenario's trajectories.
+
+What a scheduler reads at a glance: one small panel per reservoir (its volume between its
+limits) and per power station (its discharge, and the spill of the reservoir it draws
+from), then the price, the inflow and the revenue per day, all on the episode's own time
+range, with linked time axes.  Every policy keeps one colour and one dash in every panel
+(:data:`POLICIES`); one key above the panels names them, so no legend covers any data, and
+hovering a line names its series, time and value.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import re
+
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh options used below)
+import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import NumeralTickFormatter
 
+from hydrorl.errors import HydroRLError
+from hydrorl.system import HydroSystem
+from hydrorl.ui.text import html_text, text_pane
 from hydrorl.workbench import Workbench
 
 
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """How one policy is drawn in every panel: its name, colour and dash."""
+
+    label: str
+    color: str
+    dash: str = "solid"
+
+
+# Okabe-Ito colours (distinct for colour-blind readers), and a dash each for greyscale prints.
+POLICIES = {
+    "agent": Policy("Agent", "#0072B2"),
+    "bound": Policy("Bound (perfect foresight)", "#009E73", "dashed"),
+    "benchmark": Policy("SDP benchmark", "#E69F00", "dashdot"),
+    "planner": Policy("Forecast planner", "#CC79A7", "dotted"),
+}
+SPILL = Policy("Agent spill (of the reservoir above)", "#0072B2", "dotted")
+LIMITS = Policy("Reservoir limits", "#999999", "dotted")
+NEUTRAL = "#444444"  # price and inflow: the same for every policy
+
+#: A stored series' quantity: what it is called on the page and its unit.
+QUANTITIES = {
+    "volume_mm3": ("volume", "Mm³"),
+    "discharge_m3s": ("discharge", "m³/s"),
+    "spill_m3s": ("spill", "m³/s"),
+    "generation_mwh": ("generation", "MWh"),
+    "price_eur_mwh": ("price", "EUR/MWh"),
+    "inflow_m3s": ("inflow", "m³/s"),
+    "revenue_eur": ("revenue", "EUR"),
+    "reward_eur": ("reward", "EUR"),
+}
+MAX_POINTS = 2000  # more steps than this are drawn as daily means (the CSV keeps them all)
+PANEL_HEIGHT = 190
+COLUMNS = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesName:
+    """A stored series name: ``quantity``, ``quantity:part`` or ``policy:quantity:part``.
+
+    ``part`` is a reservoir's or a station's name (which may hold colons of its own).
+    """
+
+    policy: str
+    quantity: str
+    part: str = ""
+
+    @classmethod
+    def parse(cls, column: str) -> SeriesName:
+        head, _, rest = column.partition(":")
+        if head in QUANTITIES:
+            return cls("agent", head, rest)
+        quantity, _, part = rest.partition(":")
+        if head in POLICIES and quantity in QUANTITIES:
+            return cls(head, quantity, part)
+        return cls("agent", column)
+
+    @property
+    def unit(self) -> str:
+        return QUANTITIES.get(self.quantity, ("", ""))[1]
+
+    @property
+    def label(self) -> str:
+        """``Hoegfjell PS discharge (m³/s)``, ``Price (EUR/MWh)``."""
+        if self.quantity not in QUANTITIES:
+            return self.quantity
+        what, unit = QUANTITIES[self.quantity]
+        text = f"{self.part} {what}" if self.part else what.capitalize()
+        return f"{text} ({unit})"
+
+
 def episode_table(episodes: pd.DataFrame) -> pd.DataFrame:
-    """The episodes as users read them: MEUR and shares in %."""
+    """The episodes as users read them, in MEUR and %, with a ``mean`` row last.
+
+    The mean row's shares are those of the mean values (the mean agent over the mean
+    bound), so that the row reads as one average scenario.
+    """
     if episodes.empty:
         return episodes
+    mean = episodes[["total_eur", "bound_eur", "benchmark_eur", "planner_eur"]].mean()
+    best = max(mean["benchmark_eur"], mean["planner_eur"])
+    if np.isnan(mean["planner_eur"]):
+        best = mean["benchmark_eur"]
+    rows = pd.concat(
+        [
+            episodes.assign(agent=episodes["agent"].astype(object)),
+            pd.DataFrame(
+                [
+                    {
+                        "scenario": "mean",
+                        "agent": "",
+                        **mean,
+                        "share_of_bound": mean["total_eur"] / mean["bound_eur"],
+                        "vs_benchmark": mean["total_eur"] / mean["benchmark_eur"],
+                        "vs_best_classical": mean["total_eur"] / best,
+                    }
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     return pd.DataFrame(
         {
-            "scenario": episodes["scenario"],
-            "agent": episodes["agent"],
-            "value (MEUR)": (episodes["total_eur"] / 1e6).round(2),
-            "bound (MEUR)": (episodes["bound_eur"] / 1e6).round(2),
-            "benchmark (MEUR)": (episodes["benchmark_eur"] / 1e6).round(2),
-            "planner (MEUR)": (episodes["planner_eur"] / 1e6).round(2),
-            "% of bound": (100 * episodes["share_of_bound"]).round(1),
-            "vs benchmark (%)": (100 * episodes["vs_benchmark"]).round(1),
-            "vs best classical (%)": (100 * episodes["vs_best_classical"]).round(1),
+            "scenario": rows["scenario"],
+            "agent": rows["agent"],
+            "value (MEUR)": (rows["total_eur"] / 1e6).round(2),
+            "bound (MEUR)": (rows["bound_eur"] / 1e6).round(2),
+            "benchmark (MEUR)": (rows["benchmark_eur"] / 1e6).round(2),
+            "planner (MEUR)": (rows["planner_eur"] / 1e6).round(2),
+            "% of bound": (100 * rows["share_of_bound"]).round(1),
+            "vs benchmark (%)": (100 * rows["vs_benchmark"]).round(1),
+            "vs best classical (%)": (100 * rows["vs_best_classical"]).round(1),
         }
     )
 
 
-def episode_plots(series: pd.DataFrame) -> hv.Layout:
-    """Volumes (agent, bound, benchmark), discharge and spill, price and reward, daily means."""
-    daily = series.resample("D").mean()
-    width = {"responsive": True, "height": 220}
-    layers = []
-    for column in daily.columns:
-        # "volume_mm3:<reservoir>" (the agent) or "<who>:volume_mm3:<reservoir>": a
-        # reservoir's name may hold colons of its own.
-        if column.startswith("volume_mm3:"):
-            who, reservoir = "agent", column.removeprefix("volume_mm3:")
+def _formatters(table: pd.DataFrame) -> dict[str, object]:
+    """Thousands separators and fixed decimals: never ``1.2e+05``."""
+    return {
+        c: ("{:,.2f}" if "MEUR" in c else "{:,.1f}").format
+        for c in table.columns
+        if "MEUR" in c or "%" in c
+    }
+
+
+def episode_plots(series: pd.DataFrame, system: HydroSystem | None = None) -> hv.Layout:
+    """Small multiples of one episode (see the module docstring); ``system`` adds the
+    reservoirs' limits and puts each station's panel under its reservoir's."""
+    if series.empty:
+        return hv.Layout([hv.Curve([], "time", "value")])
+    names = {c: SeriesName.parse(c) for c in series.columns}
+    step = series.index[1] - series.index[0] if len(series) > 1 else pd.Timedelta(hours=1)
+    drawn = series if len(series) <= MAX_POINTS else series.resample("D").mean()
+    xlim = (series.index[0], series.index[-1] + step)
+    panels = _Panels(drawn, names, xlim)
+
+    reservoirs = _parts(names, "volume_mm3")
+    stations = _parts(names, "discharge_m3s")
+    limits: dict[str, tuple[float, float]] = {}
+    upstream: dict[str, str] = {}
+    if system is not None:
+        # Upstream first, and each station's panel in the row below its reservoir's.
+        order = system.topological_order()
+        reservoirs.sort(key=lambda r: order.index(r) if r in order else len(order))
+        limits = {r.name: (r.min_volume_mm3, r.max_volume_mm3) for r in system.reservoirs}
+        upstream = {s.name: s.upstream for s in system.power_stations}
+        place = {r: i for i, r in enumerate(reservoirs)}
+        stations.sort(key=lambda s: place.get(upstream.get(s, ""), len(place)))
+    for name in reservoirs:
+        panels.add("volume_mm3", name, limits=limits.get(name))
+    spilt: set[str] = set()
+    for name in stations:
+        spill = upstream.get(name)
+        if spill is not None and spill not in spilt:  # with the first station it feeds
+            spilt.add(spill)
+            panels.add("discharge_m3s", name, spill=spill)
         else:
-            who, _, reservoir = column.partition(":volume_mm3:")
-        if reservoir:
-            layers.append(
-                hv.Curve(
-                    (daily.index, daily[column]),
-                    "time",
-                    "volume (Mm³)",
-                    label=f"{who}: {reservoir}",
-                )
+            panels.add("discharge_m3s", name)
+    for name in _parts(names, "spill_m3s"):
+        if name not in spilt and drawn[f"spill_m3s:{name}"].abs().max() > 0:
+            panels.add("spill_m3s", name)
+    for quantity in ("price_eur_mwh", "inflow_m3s"):
+        if quantity in drawn.columns:
+            panels.add(quantity, "")
+    if "revenue_eur" in series.columns:
+        daily = series["revenue_eur"].resample("D").sum() / 1e3
+        panels.revenue(daily)
+    columns = max(1, min(COLUMNS, len(reservoirs) or 1))
+    return hv.Layout(panels.plots).cols(columns)
+
+
+def _parts(names: dict[str, SeriesName], quantity: str) -> list[str]:
+    """The reservoirs or stations that have a ``quantity`` series, in stored order."""
+    return list(dict.fromkeys(n.part for n in names.values() if n.quantity == quantity and n.part))
+
+
+class _Panels:
+    """Builds the panels: one y dimension each (no shared y axis), one shared time axis."""
+
+    def __init__(
+        self, data: pd.DataFrame, names: dict[str, SeriesName], xlim: tuple[object, object]
+    ) -> None:
+        self.data, self.names, self.xlim = data, names, xlim
+        self.plots: list[hv.Overlay] = []
+
+    def _dimension(self) -> hv.Dimension:
+        # A label of its own keeps HoloViews from sharing the y axis between panels; it is no
+        # user text (it reaches the page in the ranges' tags), the axis shows ``ylabel``.
+        i = len(self.plots)
+        return hv.Dimension(f"y{i}", label=f"y{i}")
+
+    def _curve(
+        self, values: pd.Series, y: hv.Dimension, series: str, unit: str, style: Policy, fmt: str
+    ) -> hv.Curve:
+        frame = pd.DataFrame({"time": values.index, y.name: values.to_numpy(), "series": series})
+        return hv.Curve(frame, "time", [y, "series"]).opts(
+            color=style.color,
+            line_dash=style.dash,
+            line_width=2 if style.dash == "solid" else 1.6,
+            tools=["hover"],
+            hover_tooltips=[
+                ("series", "@{series}"),
+                ("time", "@{time}{%Y-%m-%d %H:%M}"),
+                ("value", f"@{{{y.name}}}{{{fmt}}} {unit}"),
+            ],
+            hover_formatters={"@{time}": "datetime"},
+        )
+
+    def _finish(self, layers: list[hv.Element], title: str, **opts: object) -> None:
+        self.plots.append(
+            hv.Overlay(layers).opts(
+                title=title,
+                ylabel="",  # the unit is in the title: the narrow panels keep their width
+                xlabel="",
+                xticks=5,
+                xlim=self.xlim,
+                show_legend=False,
+                show_grid=True,
+                responsive=True,
+                height=PANEL_HEIGHT,
+                min_width=260,
+                **opts,
             )
-    volumes = hv.Overlay(layers).opts(title="Volumes", legend_position="right", **width)
-    flows = hv.Overlay(
-        [
-            hv.Curve((daily.index, daily[c]), "time", "flow (m³/s)", label=c.replace("_m3s", ""))
-            for c in daily.columns
-            if c.startswith(("discharge_m3s:", "spill_m3s:"))
-        ]
-    ).opts(title="Discharge and spill (agent)", legend_position="right", **width)
-    price = hv.Curve((daily.index, daily["price_eur_mwh"]), "time", "price (EUR/MWh)").opts(
-        title="Price", **width
-    )
-    reward = hv.Curve(
-        (daily.index, series["revenue_eur"].resample("D").sum()), "time", "revenue (EUR/day)"
-    ).opts(title="Revenue", **width)
-    return (volumes + flows + price + reward).cols(1)
+        )
+
+    def add(
+        self,
+        quantity: str,
+        part: str,
+        limits: tuple[float, float] | None = None,
+        spill: str | None = None,
+    ) -> None:
+        y = self._dimension()
+        what = SeriesName("agent", quantity, part)
+        shown = [(c, n) for c, n in self.names.items() if (n.quantity, n.part) == (quantity, part)]
+        layers: list[hv.Element] = []
+        fmt = "0,0.0"
+        if quantity in ("price_eur_mwh", "inflow_m3s"):
+            column, _ = shown[0]
+            neutral = Policy(what.label, NEUTRAL)
+            layers.append(self._curve(self.data[column], y, what.label, what.unit, neutral, fmt))
+        for policy, style in POLICIES.items():
+            for column, name in shown:
+                if name.policy == policy and quantity not in ("price_eur_mwh", "inflow_m3s"):
+                    series = f"{style.label}: {what.label}"
+                    layers.append(self._curve(self.data[column], y, series, what.unit, style, fmt))
+        if spill is not None and f"spill_m3s:{spill}" in self.data.columns:
+            label = f"Agent: {SeriesName('agent', 'spill_m3s', spill).label}"
+            values = self.data[f"spill_m3s:{spill}"]
+            layers.append(self._curve(values, y, label, "m³/s", SPILL, fmt))
+        title = what.label
+        opts: dict[str, object] = {}
+        if limits is not None:
+            low, high = limits
+            for level in limits:
+                layers.append(
+                    hv.HLine(level).opts(color=LIMITS.color, line_dash=LIMITS.dash, line_width=1)
+                )
+            pad = 0.04 * (high - low or 1.0)
+            opts["ylim"] = (low - pad, high + pad)
+            title = f"{what.label}, {low:,.0f}–{high:,.0f}"
+        elif quantity in ("discharge_m3s", "spill_m3s", "inflow_m3s"):
+            opts["ylim"] = (0, None)
+        self._finish(layers, title, **opts)
+
+    def revenue(self, daily_keur: pd.Series) -> None:
+        y = self._dimension()
+        label = f"{POLICIES['agent'].label}: revenue per day"
+        curve = self._curve(daily_keur, y, label, "kEUR", POLICIES["agent"], "0,0")
+        total = daily_keur.sum() / 1e3
+        self._finish(
+            [curve],
+            f"Revenue per day (kEUR), {total:,.2f} MEUR in all",
+            yformatter=NumeralTickFormatter(format="0,0"),
+        )
+
+
+def legend_html(series: pd.DataFrame, limits: bool = False) -> str:
+    """The key of every panel: one line sample per policy drawn (outside the data)."""
+    names = [SeriesName.parse(c) for c in series.columns]
+    policies = {n.policy for n in names if n.quantity in ("volume_mm3", "discharge_m3s")}
+    styles = [style for policy, style in POLICIES.items() if policy in policies]
+    if any(n.quantity == "spill_m3s" for n in names):
+        styles.append(SPILL)
+    if limits:
+        styles.append(LIMITS)
+    dashes = {"solid": "solid", "dashed": "dashed", "dashdot": "dashed", "dotted": "dotted"}
+    items = [
+        f'<span style="display:inline-block;width:28px;margin:0 6px 3px 14px;'
+        f'border-top:3px {dashes[s.dash]} {s.color}"></span>{html_text(s.label)}'
+        for s in styles
+    ]
+    return '<div class="hydrorl-episode-key">' + "".join(items) + "</div>"
+
+
+def file_part(text: object, fallback: str) -> str:
+    """``text`` as a piece of a file name, or ``fallback`` where it holds more than letters,
+    digits, spaces, dots, dashes and underscores (a name of markup or a path)."""
+    text = str(text).strip()
+    if re.fullmatch(r"[A-Za-z0-9._ -]{1,80}", text) and not text.startswith("."):
+        return text.replace(" ", "-")
+    return fallback
+
+
+def system_of_run(workbench: Workbench, run_id: int) -> HydroSystem | None:
+    """The hydro system an evaluation run played (None where its names are ambiguous)."""
+    try:
+        info = workbench.run(run_id)
+        forecasts = workbench.forecasts()
+        projects = workbench.projects()
+        systems = set(forecasts.loc[forecasts["name"] == info.forecast, "system"]) & set(
+            projects.loc[projects["name"] == info.project, "system"]
+        )
+        return workbench.system(systems.pop()) if len(systems) == 1 else None
+    except HydroRLError:
+        return None
 
 
 class EpisodeBrowser(pn.viewable.Viewer):
@@ -77,8 +355,31 @@ class EpisodeBrowser(pn.viewable.Viewer):
     def __init__(self, workbench: Workbench, **params: object) -> None:
         self.workbench = workbench
         self.episodes = pd.DataFrame()
-        self._table = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width")
-        self._plots = pn.pane.HoloViews(sizing_mode="stretch_width")
+        self.series = pd.DataFrame()
+        self.system: HydroSystem | None = None
+        self._table = pn.pane.DataFrame(
+            pd.DataFrame(), index=False, na_rep="–", sizing_mode="stretch_width"
+        )
+        self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._key = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 5))
+        self._plots = pn.pane.HoloViews(
+            sizing_mode="stretch_width",
+            linked_axes=False,  # the episode's own time range, not the forecasts' beside it
+        )
+        self.table_download = pn.widgets.FileDownload(
+            callback=self._table_csv,
+            filename="episodes.csv",
+            label="Table as CSV",
+            color="light",
+            width=180,
+        )
+        self.series_download = pn.widgets.FileDownload(
+            callback=self._series_csv,
+            filename="episode.csv",
+            label="Episode series as CSV",
+            color="light",
+            width=200,
+        )
         super().__init__(**params)
         self.reload()
 
@@ -95,25 +396,64 @@ class EpisodeBrowser(pn.viewable.Viewer):
         if self.run_id is None:
             return
         self.episodes = self.workbench.episodes(self.run_id)
-        self._table.object = episode_table(self.episodes)
+        self.system = system_of_run(self.workbench, self.run_id)
+        table = episode_table(self.episodes)
+        self._table.formatters = _formatters(table)
+        self._table.object = table
+        self.table_download.filename = f"evaluation-{self.run_id}-episodes.csv"
         names = list(self.episodes["scenario"])
         self.param.scenario.objects = names
-        self.scenario = names[0] if names else None
+        if self.scenario in names:
+            self._on_scenario()  # another run's episode of the same name
+        else:
+            self.scenario = names[0] if names else None
 
     @param.depends("scenario", watch=True)
     def _on_scenario(self) -> None:
         if self.scenario is None or self.episodes.empty:
             return
         row = self.episodes[self.episodes["scenario"] == self.scenario].iloc[0]
-        self._plots.object = episode_plots(self.workbench.episode_series(int(row["id"])))
+        self.series = self.workbench.episode_series(int(row["id"]))
+        number = list(self.episodes["scenario"]).index(self.scenario) + 1
+        scenario = file_part(self.scenario, f"scenario-{number}")
+        self.series_download.filename = f"evaluation-{self.run_id}-{scenario}-series.csv"
+        self._summary.object = _summary(row)
+        self._key.object = legend_html(self.series, limits=self.system is not None)
+        self._plots.object = episode_plots(self.series, self.system)
+
+    def _table_csv(self) -> io.StringIO:
+        return io.StringIO(episode_table(self.episodes).to_csv(index=False))
+
+    def _series_csv(self) -> io.StringIO:
+        """Every step of the episode, as stored (one column per series, units in the names)."""
+        return io.StringIO(self.series.to_csv(date_format="%Y-%m-%d %H:%M"))
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
-            pn.Row(
-                pn.widgets.Select.from_param(self.param.run_id, name="Evaluation run"),
-                pn.widgets.Select.from_param(self.param.scenario),
+            pn.FlexBox(  # wraps on a narrow page
+                pn.widgets.Select.from_param(self.param.run_id, name="Evaluation run", width=220),
+                pn.widgets.Select.from_param(self.param.scenario, width=220),
+                pn.Column(pn.Spacer(height=18), self.table_download),
+                pn.Column(pn.Spacer(height=18), self.series_download),
             ),
             self._table,
+            self._summary,
+            self._key,
             self._plots,
             sizing_mode="stretch_width",
         )
+
+
+def _summary(row: pd.Series) -> str:
+    """One line on the chosen episode: its value against the bound and the classical policies."""
+    meur = "{:,.2f} MEUR".format
+    parts = [
+        f"<strong>{html_text(row['scenario'])}</strong>, agent {html_text(row['agent'])}: "
+        f"{meur(row['total_eur'] / 1e6)}",
+        f"{100 * row['share_of_bound']:.1f} % of the bound ({meur(row['bound_eur'] / 1e6)})",
+        f"{100 * (row['vs_benchmark'] - 1):+.1f} % against the SDP benchmark "
+        f"({meur(row['benchmark_eur'] / 1e6)})",
+    ]
+    if not np.isnan(row["planner_eur"]):
+        parts.append(f"forecast planner {meur(row['planner_eur'] / 1e6)}")
+    return text_pane(" · ".join(parts)).object

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
+import io
 
 import pandas as pd
 import panel as pn
@@ -14,6 +17,31 @@ from hydrorl.ui.forecast_explorer import daily_means, forecast_plot
 from hydrorl.ui.text import alert
 from hydrorl.workbench import ForecastInfo, Workbench
 
+EXAMPLE_DAYS = 14
+
+
+def step_text(step: pd.Timedelta) -> str:
+    """A time step as people write it: ``3 h``, ``1 day``, ``30 min``."""
+    seconds = int(step.total_seconds())
+    for size, one, many in ((86400, "day", "days"), (3600, "h", "h"), (60, "min", "min")):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {one if n == 1 else many}"
+    return f"{seconds} s"
+
+
+@functools.cache
+def example_csv() -> str:
+    """A small forecast in the format the upload expects: two weeks of two demo scenarios."""
+    from hydrorl.demo import demo_forecast
+
+    table = demo_forecast(seed=0, scenarios=2, years=1)
+    steps = int(pd.Timedelta(days=EXAMPLE_DAYS) / table.step)
+    short = dataclasses.replace(
+        table, price_eur_mwh=table.price_eur_mwh[:, :steps], inflow_m3s=table.inflow_m3s[:, :steps]
+    )
+    return short.to_frame().to_csv(index=False, date_format="%Y-%m-%d %H:%M")
+
 
 def summary(table: ForecastTable) -> pd.DataFrame:
     """What a file holds, scenario by scenario."""
@@ -22,7 +50,7 @@ def summary(table: ForecastTable) -> pd.DataFrame:
             "scenario": table.scenario_names,
             "steps": table.n_steps,
             "start": table.start_time,
-            "step": str(table.step),
+            "step": step_text(table.step),
             "mean price (EUR/MWh)": table.price_eur_mwh.mean(axis=1).round(2),
             "mean inflow (m³/s)": table.inflow_m3s.mean(axis=1).round(2),
         }
@@ -40,6 +68,8 @@ class ForecastUpload(pn.viewable.Viewer):
     def __init__(self, workbench: Workbench, **params: object) -> None:
         self.workbench = workbench
         self.table: ForecastTable | None = None
+        self._file = ""  # the file whose name the name field follows
+        self._suggested = ""  # the name filled in from it (a name typed over it is kept)
         self.file_input = pn.widgets.FileInput(accept=".csv,.parquet,.xlsx")
         self.commit_button = pn.widgets.Button(
             name="Store forecast", button_type="primary", disabled=True
@@ -57,6 +87,13 @@ class ForecastUpload(pn.viewable.Viewer):
             active=True, visible=False, width=200, bar_color="primary"
         )
         self.commit_button.on_click(self._store)
+        self.example_download = pn.widgets.FileDownload(
+            callback=lambda: io.StringIO(example_csv()),
+            filename="example-forecast.csv",
+            label="Example CSV",
+            color="light",
+            width=160,
+        )
 
     def preview(self, data: bytes | None = None, filename: str | None = None) -> None:
         """Read and validate the chosen file; show it or say what is wrong."""
@@ -64,6 +101,8 @@ class ForecastUpload(pn.viewable.Viewer):
         filename = filename or self.file_input.filename
         self.table, self.error, self.message = None, "", ""
         self.commit_button.disabled = True
+        if filename and filename != self._file:
+            self._follow(filename)
         if not data or not filename:
             return  # (the file's name tells its format; it comes with or just after the bytes)
         try:
@@ -72,7 +111,6 @@ class ForecastUpload(pn.viewable.Viewer):
             self.error = str(e)
             self._preview[:] = []
             return
-        self.forecast_name = self.forecast_name or filename.rsplit(".", 1)[0]
         self._preview[:] = [
             pn.pane.DataFrame(summary(self.table), index=False, sizing_mode="stretch_width"),
             pn.pane.HoloViews(
@@ -82,6 +120,12 @@ class ForecastUpload(pn.viewable.Viewer):
             ),
         ]
         self.commit_button.disabled = False
+
+    def _follow(self, filename: str) -> None:
+        """The name field follows the newly chosen file, unless a name was typed over it."""
+        self._file = filename
+        if self.forecast_name in ("", self._suggested):
+            self._suggested = self.forecast_name = filename.rsplit(".", 1)[0]
 
     def commit(self) -> bool:
         """Store the previewed forecast in one transaction; say how it went."""
@@ -129,7 +173,10 @@ class ForecastUpload(pn.viewable.Viewer):
             return alert(self.error, "danger")  # it quotes the file's name and cells
         if self.message:
             return alert(self.message, "success")
-        return pn.pane.Markdown("Columns: `time, scenario, price, inflow` (EUR/MWh, m³/s).")
+        return pn.pane.Markdown(
+            "Columns: `time, scenario, price, inflow` (EUR/MWh, m³/s), one row per scenario "
+            "and time step, as in the example file."
+        )
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
@@ -137,7 +184,7 @@ class ForecastUpload(pn.viewable.Viewer):
                 pn.widgets.Select.from_param(self.param.system),
                 self.name_input,
             ),
-            self.file_input,
+            pn.Row(self.file_input, self.example_download),
             self._status,
             pn.Row(self.commit_button, self.progress),
             self._preview,
