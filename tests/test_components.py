@@ -299,7 +299,7 @@ def test_the_monitor_opens_on_validation_with_its_reference_lines(
     assert line["value"].tolist() == [81.0, 81.0] and line["timestep"].tolist() == [0, 500]
     labels = [layer[()].label for layer in monitor._plot_pane.object]
     assert {"agent 0", "agent 1", "SDP benchmark", "planner"} <= set(labels)
-    assert _axis_labels(monitor) == ("timesteps", "% of the bound")
+    assert _axis_labels(monitor) == ("timesteps", "validation value (% of bound)")
     table = monitor._agents_pane.object
     columns = list(table.columns)
     assert columns.index("best validation (% of bound)") == columns.index("best peak reward") + 1
@@ -328,21 +328,21 @@ def test_the_monitor_opens_on_validation_with_its_reference_lines(
 
     monitor.x_axis = "wall_time"
     assert set(monitor.reference_pipes) == {"SDP benchmark", "planner"}
-    assert _axis_labels(monitor) == ("wall time", "% of the bound")
+    assert _axis_labels(monitor) == ("wall time (UTC)", "validation value (% of bound)")
     monitor.x_axis = "timestep"
 
     # The other curves are one choice away; imitation losses count fitting epochs.
     monitor.series_select.value = "imitation/actor_loss"
     assert monitor.series == "imitation/actor_loss" and monitor.reference_pipes == {}
     assert len(monitor.buffers[0].data) == 40
-    assert _axis_labels(monitor) == ("fitting epoch", "imitation/actor_loss")
+    assert _axis_labels(monitor) == ("fitting epoch", "imitation loss (actor)")
     monitor.series_select.value = "imitation/anchor_loss"
     assert _axis_labels(monitor)[0] == "timesteps"
     monitor.series_select.value = "episode_reward"
     for _ in range(5):
         monitor.refresh()
     assert monitor.series == "episode_reward"  # chosen: kept though the run validates
-    assert _axis_labels(monitor) == ("timesteps", "episode_reward")
+    assert _axis_labels(monitor) == ("timesteps", "episode reward (EUR, scaled)")
     monitor.run_id = None
     monitor.run_id = run_id  # another run opens on its own default again
     assert monitor.series == SHARE
@@ -366,7 +366,7 @@ def test_the_monitor_turns_to_validation_when_it_appears(demo: hydrorl.Workbench
         _add_curve(demo, run, "loss", {0: [(64, 1.0)]})
     assert monitor.refresh() == 2
     assert monitor.series == SHARE and monitor.references() == {"SDP benchmark": 80.0}
-    assert _axis_labels(monitor) == ("timesteps", "% of the bound")
+    assert _axis_labels(monitor) == ("timesteps", "validation value (% of bound)")
     chosen.refresh()
     assert chosen.series == "episode_reward" and chosen.reference_pipes == {}
     for _ in range(5):  # every fifth refresh looks for every curve the run may have

@@ -1,13 +1,20 @@
 """Live training curves: streamed from TrainStepValues, only the points newer than the last seen.
 
 A run that validates opens on its validation curve (the policy's true value as a share of
-the perfect-foresight bound), with the classical policies on the same episodes drawn as
-reference lines; its other curves (imitation losses, rewards, SB3's losses) are one
-choice away in the same selector.
+the perfect-foresight bound), with the bound and the classical policies on the same
+episodes drawn as reference lines; any other curve the run records (imitation losses,
+rewards, SB3's losses) is one choice away in the same selector.
+
+The curves are drawn as TensorBoard draws them: one colour per agent, its raw points
+faint and its smoothed line solid, smoothed by a debiased exponential moving average
+(0: raw, towards 1: smoother), with the y range set by the bulk of the points rather
+than a few outliers.  A long curve is drawn at plot resolution (a few points per pixel
+column, :mod:`hydrorl.ui.downsample`); new points stream to the browser as they come.
 """
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import holoviews as hv
@@ -16,15 +23,19 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.palettes import Category10, Dark2
 from scipy.signal import lfilter
 
 from hydrorl.project import TrainingSettings
 from hydrorl.training import validation
 from hydrorl.training.recipe import ACTOR_LOSS, ANCHOR_LOSS, CRITIC_LOSS, IMITATION_EPOCHS
-from hydrorl.ui.text import html_text
+from hydrorl.ui.downsample import minmax_indices, robust_range
+from hydrorl.ui.text import html_text, text_block
 from hydrorl.workbench import Workbench
 
 _COLUMNS = ["timestep", "wall_time", "value", "smooth"]
+#: The columns of a drawn point: its x in each unit, raw and smoothed value, agent.
+_DRAWN = ["timestep", "wall_time", "relative_time", "value", "smooth", "agent"]
 
 #: The curves the selector offers, by group, in the order shown: HydroRL's own and SB3's
 #: (its ``train/`` values, recorded without the prefix, for every algorithm offered).
@@ -41,6 +52,18 @@ SERIES_GROUPS: dict[str, tuple[str, ...]] = {
         *("learning_rate", "n_updates"),
     ),
 }
+#: What the y axis says of a curve: the quantity and its unit.
+SERIES_LABELS = {
+    validation.SHARE: "validation value (% of bound)",
+    validation.VALUE: "validation value (EUR)",
+    validation.VERSUS: "validation value (x best classical policy)",
+    ACTOR_LOSS: "imitation loss (actor)",
+    CRITIC_LOSS: "imitation loss (critic)",
+    ANCHOR_LOSS: "imitation anchor loss",
+    "episode_reward": "episode reward (EUR, scaled)",
+    "episode_value_eur": "episode value (EUR)",
+    "episode_revenue_eur": "episode revenue (EUR)",
+}
 #: Curves whose x counts fitting epochs of the imitation, not environment steps.
 EPOCH_SERIES = frozenset({ACTOR_LOSS, CRITIC_LOSS})
 #: Reference lines of the validation curve: the label shown, the curve its points are in.
@@ -48,7 +71,24 @@ REFERENCE_LINES = {
     "SDP benchmark": validation.REFERENCES["sdp"],
     "planner": validation.REFERENCES["planner"],
 }
-_REFERENCE_COLORS = {"SDP benchmark": "black", "planner": "firebrick"}
+#: Lines at a level fixed by a curve's definition: label -> value.
+LEVEL_LINES = {
+    validation.SHARE: {"bound (perfect foresight)": 100.0},
+    validation.VERSUS: {"best classical policy": 1.0},
+}
+_LINE_COLORS = {
+    "SDP benchmark": "black",
+    "planner": "firebrick",
+    "bound (perfect foresight)": "#555555",
+    "best classical policy": "black",
+}
+#: One colour per agent (its raw points and smoothed line), another set for compared runs.
+AGENT_COLORS = tuple(Category10[10])
+RUN_COLORS = tuple(Dark2[8])
+#: X axes offered: label -> column of the drawn points.
+X_AXES = {"step": "timestep", "relative wall time": "relative_time", "wall time": "wall_time"}
+PLOT_HEIGHT = 420
+_RAW_ALPHA = 0.25
 
 
 def present_series(workbench: Workbench, run_id: int, names: list[str]) -> set[str]:
@@ -73,74 +113,118 @@ def series_groups(present: set[str], current: str) -> dict[str, list[str]]:
 
 def x_label(series: str, x_axis: str) -> str:
     if x_axis == "wall_time":
-        return "wall time"
+        return "wall time (UTC)"
+    if x_axis == "relative_time":
+        return "relative wall time (min)"
     return "fitting epoch" if series in EPOCH_SERIES else "timesteps"
 
 
 def y_label(series: str) -> str:
-    return "% of the bound" if series == validation.SHARE else series
+    """The y axis of ``series``: what it measures, in which unit (SB3's own names as SB3's)."""
+    if series in SERIES_LABELS:
+        return SERIES_LABELS[series]
+    if series in SERIES_GROUPS["training"]:
+        return f"SB3 {series.replace('_', ' ')} (train/{series})"
+    return series
 
 
-def smooth(values: np.ndarray, start: float | None, alpha: float) -> np.ndarray:
-    """Exponential moving average continuing from ``start`` (the last smoothed value)."""
+def smooth(
+    values: np.ndarray, weight: float, state: tuple[float, int] = (0.0, 0)
+) -> tuple[np.ndarray, tuple[float, int]]:
+    """TensorBoard's smoothing of ``values``, continuing from ``state``; the new state.
+
+    An exponential moving average ``last = weight * last + (1 - weight) * value`` started
+    at 0 and debiased by ``1 - weight ** n`` after ``n`` points (as TensorBoard does, so
+    that the first points are not pulled towards 0): ``weight`` 0 returns the values,
+    towards 1 smoother.  Non-finite values are passed through and leave the average as
+    it is.  ``state`` is (the average before debiasing, the points it has taken in).
+    """
     values = np.asarray(values, dtype=float)
-    if len(values) == 0:
-        return values
-    first = values[0] if start is None else start
-    out, _ = lfilter([alpha], [1.0, alpha - 1.0], values, zi=[(1.0 - alpha) * first])
-    return out
+    out = values.copy()
+    finite = np.isfinite(values)
+    points = values[finite]
+    if len(points) == 0:
+        return out, state
+    last, count = state
+    average, _ = lfilter([1.0 - weight], [1.0, -weight], points, zi=[weight * last])
+    taken = count + np.arange(1, len(points) + 1)
+    out[finite] = average / (1.0 - weight**taken)
+    return out, (float(average[-1]), int(taken[-1]))
 
 
 class RunCurves:
-    """The smoothed curves of one run's agents, kept so that a refresh costs only the new points.
+    """One run's points of a curve as read so far, smoothed, kept so that a refresh costs only
+    the new points.
 
     Each agent's smoothed values are also summed into fixed timestep bins (the run's
     target split in ``bins``), so the mean ± std band across agents is computed from
-    ``agents x bins`` numbers however many points are stored.
+    ``agents x bins`` numbers however many points are stored.  ``origin`` is the run's
+    start: the zero of the relative wall time (minutes).
     """
 
-    def __init__(self, horizon: float, alpha: float, bins: int = 60) -> None:
-        self.alpha, self.bins = alpha, bins
+    def __init__(
+        self,
+        horizon: float,
+        weight: float,
+        bins: int = 60,
+        origin: pd.Timestamp | None = None,
+    ) -> None:
+        self.weight, self.bins, self.origin = weight, bins, origin
         self.width = max(float(horizon), 1.0) / bins
         #: The last point id seen per agent (see ``Workbench.curves``: exact on every backend).
         self.watermark: dict[int, int] = {}
-        self.last_smooth: dict[int, float] = {}
+        self.state: dict[int, tuple[float, int]] = {}
         self.sums: dict[int, np.ndarray] = {}
         self.counts: dict[int, np.ndarray] = {}
+        self._chunks: dict[int, list[pd.DataFrame]] = {}
 
     def add(self, new: pd.DataFrame, every: int = 1) -> dict[int, pd.DataFrame]:
         """Take points newer than the last seen; return them per agent with their smoothed value.
 
         ``every`` > 1 says the points are one in ``every`` of a long history: the
-        smoothing weight is raised so that the curve keeps the same time constant.
+        smoothing weight is raised to that power, so that the curve keeps its time constant.
         """
-        alpha = 1.0 - (1.0 - self.alpha) ** every
+        weight = self.weight**every
         if new.empty:
             return {}
         self.watermark = dict(new.attrs.get("watermark") or self.watermark)
         for agent, last in new.groupby("agent")["id"].max().items():
             self.watermark[int(agent)] = max(int(last), self.watermark.get(int(agent), 0))
+        if self.origin is None:
+            self.origin = pd.Timestamp(new["wall_time"].min())
         out = {}
         for agent, points in new.groupby("agent"):
             agent = int(agent)
             values = points["value"].to_numpy(dtype=float)
-            smoothed = smooth(values, self.last_smooth.get(agent), alpha)
-            self.last_smooth[agent] = float(smoothed[-1])
+            smoothed, self.state[agent] = smooth(values, weight, self.state.get(agent, (0.0, 0)))
             timesteps = points["timestep"].to_numpy(dtype=float)
             index = np.clip((timesteps // self.width).astype(int), 0, self.bins - 1)
             sums = self.sums.setdefault(agent, np.zeros(self.bins))
             counts = self.counts.setdefault(agent, np.zeros(self.bins))
-            np.add.at(sums, index, smoothed)
-            np.add.at(counts, index, 1)
-            out[agent] = pd.DataFrame(
+            finite = np.isfinite(smoothed)
+            np.add.at(sums, index[finite], smoothed[finite])
+            np.add.at(counts, index[finite], 1)
+            wall_time = pd.to_datetime(points["wall_time"]).reset_index(drop=True)
+            frame = pd.DataFrame(
                 {
                     "timestep": timesteps,
-                    "wall_time": points["wall_time"].to_numpy(),
+                    "wall_time": wall_time,
+                    "relative_time": (wall_time - self.origin).dt.total_seconds() / 60.0,
                     "value": values,
                     "smooth": smoothed,
+                    "agent": agent,
                 }
             )
+            self._chunks.setdefault(agent, []).append(frame)
+            out[agent] = frame
         return out
+
+    def history(self, agent: int) -> pd.DataFrame:
+        """Every point of ``agent`` taken so far, oldest first."""
+        chunks = self._chunks.get(agent) or [pd.DataFrame(columns=_DRAWN)]
+        if len(chunks) > 1:
+            chunks[:] = [pd.concat(chunks, ignore_index=True)]
+        return chunks[0]
 
     def band(self, min_agents: int = 2) -> pd.DataFrame:
         """Mean ± std across agents of their bin means, over the bins every agent has reached."""
@@ -154,52 +238,85 @@ class RunCurves:
         return pd.DataFrame({"timestep": centres, "mean": means.mean(0), "std": means.std(0)})
 
 
+def _hover(series: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """Tooltips of an agent's line: agent, where (step and time), raw and smoothed value."""
+    step = "epoch" if series in EPOCH_SERIES else "step"
+    tooltips = [
+        ("agent", "@{agent}"),
+        (step, "@{timestep}{0,0}"),
+        ("wall time", "@{wall_time}{%F %T}"),
+        ("relative (min)", "@{relative_time}{0,0.0}"),
+        ("raw", "@{value}{%.5g}"),
+        ("smoothed", "@{smooth}{%.5g}"),
+    ]
+    formatters = {"@{wall_time}": "datetime", "@{value}": "printf", "@{smooth}": "printf"}
+    return tooltips, formatters
+
+
 class TrainingMonitor(pn.viewable.Viewer):
     """Learning curves of a run's agents, refreshed from the database about once a second.
 
     Each refresh asks only for points newer than the last one seen and streams
     them into one HoloViews ``Buffer`` per agent, so the browser receives the new
-    points, not the whole curve.  It starts from the database, so a reloaded page
-    shows the whole run again.  Other runs can be drawn beside it (``compare``) as
-    the mean curve of their agents.
+    points, not the whole curve; once an agent's drawn points pass twice what the plot
+    resolves, its curve is drawn again from a few points per pixel column.  It starts
+    from the database, so a reloaded page shows the whole run again.  Other runs can be
+    drawn beside it (``compare``) as the mean curve of their agents, with a warning when
+    they learnt on another forecast.
 
     A run opens on its validation curve once it has one (until a curve is chosen),
-    with the SDP benchmark and the planner as reference lines at the mean of each
-    agent's latest reference point; validation points are exact scores, drawn
-    unsmoothed.
+    with the bound, the SDP benchmark and the planner as reference lines (each recorded
+    one at the mean of the agents' latest points); validation points are exact scores,
+    drawn unsmoothed.  Changing the run, the curve, the x axis, the smoothing or the
+    compared runs draws everything again from the database.
     """
 
     run_id = param.Integer(default=None, allow_None=True, doc="Training run to watch")
     compare = param.ListSelector(default=[], objects=[], doc="Other runs drawn as their mean")
     series = param.String(default="episode_reward", doc="Curve to plot")
-    x_axis = param.Selector(default="timestep", objects=["timestep", "wall_time"])
-    smoothing = param.Number(default=0.1, bounds=(0.01, 1.0), doc="EMA weight of a new point")
+    x_axis = param.Selector(default="timestep", objects=X_AXES, doc="What the x axis counts")
+    smoothing = param.Number(
+        default=0.6, bounds=(0.0, 0.99), step=0.01, doc="TensorBoard's smoothing: 0 raw, 0.99 most"
+    )
     period_ms = param.Integer(default=1000, bounds=(200, None))
     history_points = param.Integer(
         default=50_000, bounds=(1000, None), doc="Most points read when a long run is opened"
     )
+    resolution = param.Integer(
+        default=600, bounds=(10, None), doc="Pixel columns a long curve is drawn at"
+    )
 
     def __init__(self, workbench: Workbench, **params: object) -> None:
         self.workbench = workbench
-        self.curves = RunCurves(1, 0.1)
+        self.curves = RunCurves(1, 0.0)
         self.buffers: dict[int, hv.streams.Buffer] = {}
         self.statuses: dict[int, str] = {}
         self.others: dict[int, RunCurves] = {}
         self.other_pipes: dict[int, hv.streams.Pipe] = {}
         self.band_stream = hv.streams.Pipe(data=self.curves.band())
-        #: Reference lines drawn (label -> pipe of a two-point line across the points' x).
+        #: Recorded reference lines (label -> pipe of a line across the points' x).
         self.reference_pipes: dict[str, hv.streams.Pipe] = {}
+        #: Lines at a level the curve's definition fixes (the bound: 100 % of itself).
+        self.level_pipes: dict[str, hv.streams.Pipe] = {}
         self._reference_values: dict[str, dict[int, float]] = {}
         self._reference_marks: dict[str, dict[int, int]] = {}
         self._x_extent: dict[str, tuple[Any, Any]] = {}
+        #: The y range drawn (None: Bokeh's own), and the figures it is set on.
+        self.y_range: tuple[float, float] | None = None
+        self._figures: list[Any] = []
         self._present: set[str] = set()
         self._chosen = "series" in params  # a curve asked for is kept; else the run's default
-        self._defaulting = False
+        self._defaulting = self._resetting = False
         self._received = 0
+        self._forecasts: dict[int, str] = {}
+        self._note = ""
         self._agents_pane = pn.pane.DataFrame(
             pd.DataFrame(), index=False, sizing_mode="stretch_width"
         )
-        self._plot_pane = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=350)
+        self._plot_pane = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=PLOT_HEIGHT)
+        self._note_pane = pn.pane.Alert(
+            "", alert_type="warning", visible=False, sizing_mode="stretch_width"
+        )
         self._callback: pn.io.PeriodicCallback | None = None
         self._refreshes = 0
         self._options: dict[str, int] = {}
@@ -215,12 +332,18 @@ class TrainingMonitor(pn.viewable.Viewer):
         self.reload_runs()
         self._open()
 
+    @property
+    def note(self) -> str:
+        """The warning shown above the plot (another forecast, a compared run not drawn)."""
+        return self._note if self._note_pane.visible else ""
+
     def reload_runs(self) -> None:
         """Offer every other training run for comparison."""
         runs = self.workbench.runs()
         runs = runs[runs["kind"] == "train"] if not runs.empty else runs
-        options = {  # (MultiChoice shows its labels as HTML: the project's name is escaped)
-            html_text(f"run {r.id} · {r.project} · {r.status}"): int(r.id)
+        self._forecasts = {int(r.id): str(r.forecast) for r in runs.itertuples()}
+        options = {  # (MultiChoice shows its labels as HTML: the names are escaped)
+            html_text(f"run {r.id} · {r.project} · {r.forecast} · {r.status}"): int(r.id)
             for r in runs.itertuples()
             if r.id != self.run_id
         }
@@ -230,7 +353,7 @@ class TrainingMonitor(pn.viewable.Viewer):
             self.compare = [c for c in self.compare if c in options.values()]
 
     def references(self) -> dict[str, float]:
-        """The reference lines drawn: label -> mean of the agents' latest points (% of bound)."""
+        """The recorded reference lines: label -> mean of the agents' latest points."""
         return {
             label: float(np.mean(list(values.values())))
             for label, values in self._reference_values.items()
@@ -277,40 +400,52 @@ class TrainingMonitor(pn.viewable.Viewer):
         self._update_selector()
         self._reset()
 
-    @param.depends("x_axis", "smoothing", watch=True)
+    @param.depends("x_axis", "smoothing", "resolution", watch=True)
     def _reset(self) -> None:
+        """Draw everything again from the database: the run, its lines, the compared runs."""
+        self._resetting = True
+        try:
+            self.reload_runs()  # (drops a compared run that is now the one watched)
+        finally:
+            self._resetting = False
         self.curves = self._new_curves(self.run_id)
         self.buffers, self.statuses = {}, {}
-        self.others, self.other_pipes = {}, {}
+        self.band_stream = hv.streams.Pipe(data=self.curves.band())
+        self.others = {r: self._new_curves(r) for r in self.compare}
+        self.other_pipes = {r: hv.streams.Pipe(data=self.curves.band()) for r in self.compare}
         self.reference_pipes, self._reference_values, self._reference_marks = {}, {}, {}
-        self._x_extent = {}
-        self.reload_runs()
+        self.level_pipes, self._x_extent, self.y_range = {}, {}, None
         self.refresh()
         self._plot_pane.object = self._plot()
 
     @param.depends("compare", watch=True)
     def _on_compare(self) -> None:
+        if self._resetting:
+            return  # (the reset draws the compared runs itself)
         self.others = {r: self.others.get(r) or self._new_curves(r) for r in self.compare}
         self.other_pipes = {
-            r: self.other_pipes.get(r) or hv.streams.Pipe(data=RunCurves(1, 0.1).band())
+            r: self.other_pipes.get(r) or hv.streams.Pipe(data=RunCurves(1, 0.0).band())
             for r in self.compare
         }
         self.refresh()
         self._plot_pane.object = self._plot()
 
     def _new_curves(self, run_id: int | None) -> RunCurves:
-        alpha = 1.0 if self.series.startswith("validation/") else self.smoothing
+        weight = 0.0 if self.series.startswith("validation/") else self.smoothing
         if run_id is None:
-            return RunCurves(1, alpha)
-        settings = self.workbench.run(run_id).settings
+            return RunCurves(1, weight)
+        run = self.workbench.run(run_id)
+        origin = run.started_at or run.created_at  # (naive UTC, as the points' wall time)
+        settings = run.settings
         if self.series in EPOCH_SERIES:  # all the fitting epochs the imitation will do
             rounds = settings.get("imitation_rounds", TrainingSettings.imitation_rounds)
-            return RunCurves(float((int(rounds) + 1) * IMITATION_EPOCHS), alpha)
-        return RunCurves(float(settings.get("timesteps") or 1), alpha)
+            return RunCurves(float((int(rounds) + 1) * IMITATION_EPOCHS), weight, origin=origin)
+        return RunCurves(float(settings.get("timesteps") or 1), weight, origin=origin)
 
     def refresh(self) -> int:
         """Fetch points newer than the last seen; stream them; return how many came."""
         if self.run_id is None:
+            self._update_note()
             return 0
         self._refreshes += 1
         if self._refreshes % 5 == 0:
@@ -325,23 +460,45 @@ class TrainingMonitor(pn.viewable.Viewer):
         self.statuses = statuses
         for agent, frame in self.curves.add(new, every).items():
             self._extend_x(frame)
-            if agent in self.buffers:
-                self.buffers[agent].send(frame)
-            else:
-                self.buffers[agent] = hv.streams.Buffer(frame, length=10**7, index=False)
-                rebuild = True
+            rebuild = self._draw(agent, frame) or rebuild
         if len(new):
             self.band_stream.send(self.curves.band())
+        moved = len(new) > 0
         if self.series == validation.SHARE:
-            rebuild = self._read_references(moved=len(new) > 0) or rebuild
+            moved = self._read_references() or moved
         for run, curves in self.others.items():
             more, every = self._read(run, curves)
             if curves.add(more, every):
                 self.other_pipes[run].send(curves.band(min_agents=1))
+                moved = True
+        if moved:
+            rebuild = self._send_lines() or rebuild
+            self._fit_y_range()
         if rebuild:
             self._plot_pane.object = self._plot()
+        self._update_note()
         self._received = len(new)
         return len(new)
+
+    def _draw(self, agent: int, frame: pd.DataFrame) -> bool:
+        """Stream an agent's new points, or draw its curve again at plot resolution once its
+        drawn points pass twice what the plot resolves; whether its buffer is new."""
+        buffer = self.buffers.get(agent)
+        if buffer is None:
+            drawn = self._at_resolution(self.curves.history(agent))
+            self.buffers[agent] = hv.streams.Buffer(drawn, length=10**9, index=False)
+            return True
+        if len(buffer.data) + len(frame) > 8 * self.resolution:
+            buffer.clear()
+            buffer.send(self._at_resolution(self.curves.history(agent)))
+        else:
+            buffer.send(frame)
+        return False
+
+    def _at_resolution(self, points: pd.DataFrame) -> pd.DataFrame:
+        """The points that draw the curve as all of them would, ``resolution`` columns wide."""
+        keep = minmax_indices(points["timestep"], points["value"], self.resolution)
+        return points.iloc[keep].reset_index(drop=True) if len(keep) < len(points) else points
 
     def _discover(self) -> bool:
         """Look for curves the run did not have yet; whether it switched to its default one.
@@ -385,99 +542,205 @@ class TrainingMonitor(pn.viewable.Viewer):
                 lo, hi = min(lo, old_lo), max(hi, old_hi)
             self._x_extent[column] = (lo, hi)
 
-    def _read_references(self, moved: bool) -> bool:
-        """Read new reference points and send the lines again if anything changed (the
-        line spans the x of the points seen); whether a line is new."""
+    def _read_references(self) -> bool:
+        """Read the reference curves' new points; whether any came."""
         assert self.run_id is not None
+        came = False
         for label, name in REFERENCE_LINES.items():
             marks = self._reference_marks.get(label, {})
             points = self.workbench.curves(self.run_id, name, after_id=marks)
             self._reference_marks[label] = dict(points.attrs.get("watermark") or marks)
             if len(points):
-                moved = True
+                came = True
                 self._extend_x(points)
                 latest = points.groupby("agent")["value"].last()  # (oldest first)
                 values = self._reference_values.setdefault(label, {})
                 values.update({int(a): float(v) for a, v in latest.items()})
-        if not moved:
+        return came
+
+    def _levels(self) -> dict[str, float]:
+        """Every horizontal line of the curve shown: the recorded references and fixed levels."""
+        return {**LEVEL_LINES.get(self.series, {}), **self.references()}
+
+    def _send_lines(self) -> bool:
+        """Send the horizontal lines across the x extent of the points seen; whether one is new."""
+        if "timestep" not in self._x_extent:
             return False
         new_line = False
-        for label, value in self.references().items():
+        recorded = self.references()
+        for label, value in self._levels().items():
+            pipes = self.reference_pipes if label in recorded else self.level_pipes
             line = self._reference_line(value)
-            if label in self.reference_pipes:
-                self.reference_pipes[label].send(line)
+            if label in pipes:
+                pipes[label].send(line)
             else:
-                self.reference_pipes[label] = hv.streams.Pipe(data=line)
+                pipes[label] = hv.streams.Pipe(data=line)
                 new_line = True
         return new_line
 
     def _reference_line(self, value: float) -> pd.DataFrame:
-        """A line at ``value`` across the x extent of the points seen, in both x units."""
+        """A line at ``value`` across the x extent of the points seen, in every x unit."""
+        wall_time = pd.to_datetime(pd.Series(self._x_extent["wall_time"]))
+        origin = self.curves.origin if self.curves.origin is not None else wall_time.iloc[0]
         return pd.DataFrame(
             {
                 "timestep": list(self._x_extent["timestep"]),
-                "wall_time": list(self._x_extent["wall_time"]),
+                "wall_time": wall_time.tolist(),
+                "relative_time": ((wall_time - origin).dt.total_seconds() / 60.0).tolist(),
                 "value": [value, value],
             }
         )
 
+    def _fit_y_range(self) -> None:
+        """Set the y range from the bulk of the drawn points (1st to 99th percentile), every
+        reference line in view."""
+        drawn = [b.data[c] for b in self.buffers.values() for c in ("value", "smooth")]
+        drawn += [p.data["mean"] for p in self.other_pipes.values() if len(p.data)]
+        if self.x_axis == "timestep" and len(self.band_stream.data):
+            band = self.band_stream.data
+            drawn += [band["mean"] - band["std"], band["mean"] + band["std"]]
+        self.y_range = robust_range(drawn, keep=self._levels().values())
+        for figure in self._figures:
+            self._set_y_range(figure)
+
+    def _set_y_range(self, figure: Any) -> None:
+        if self.y_range is not None:
+            figure.y_range.start, figure.y_range.end = self.y_range
+
+    def _figure_hook(self, plot: Any, element: Any) -> None:
+        """Keep the robust y range on the figure (HoloViews sets its own at every update) and
+        the legend beside the plot, where it hides no curve."""
+        figure = plot.state
+        if figure not in self._figures:
+            self._figures.append(figure)
+        self._set_y_range(figure)
+        for legend in list(figure.legend):
+            if legend in figure.center:
+                figure.center.remove(legend)
+                figure.add_layout(legend, "right")
+
+    def _update_note(self) -> None:
+        """Warn of what a comparison does not show: another forecast, a run with no points."""
+        lines = []
+        if self.compare and self.run_id is not None:
+            mine = self._forecasts.get(self.run_id)
+            other = {r: self._forecasts.get(r) for r in self.compare}
+            differ = {r: f for r, f in other.items() if f != mine}
+            if differ:
+                theirs = ", ".join(f"run {r} on forecast '{f}'" for r, f in sorted(differ.items()))
+                lines.append(
+                    f"Run {self.run_id} learnt on forecast '{mine}', {theirs}: other scenarios,"
+                    " so their curves are not comparable point for point."
+                )
+            if self.x_axis != "timestep":
+                lines.append("Compared runs are drawn against timesteps only (x axis: step).")
+            empty = [r for r in self.compare if r in self.others and not self.others[r].watermark]
+            if empty:
+                runs = ", ".join(f"run {r}" for r in empty)
+                lines.append(f"No points of {self.series} yet in {runs}.")
+        self._note = "\n".join(lines)
+        if self._note_pane.visible != bool(lines) or self._note_pane.object != self._note_html():
+            self._note_pane.object = self._note_html()
+            self._note_pane.visible = bool(lines)
+
+    def _note_html(self) -> str:
+        return text_block(html_text(self._note))
+
     def _plot(self) -> hv.Overlay:
+        self._figures = []
         x = self.x_axis
         exact = self.series.startswith("validation/")  # few points, each an exact score
+        tooltips, formatters = _hover(self.series)
         layers = []
+        if x == "timestep" and len(self.buffers) > 1:
+            layers.append(
+                hv.DynamicMap(
+                    lambda data: hv.Spread(data, "timestep", ["mean", "std"], label="mean ± std"),
+                    streams=[self.band_stream],
+                ).opts(alpha=0.1, color="grey", line_alpha=0)
+            )
         for agent, buffer in sorted(self.buffers.items()):
             status = self.statuses.get(agent, "running")
             label = f"agent {agent}" + ("" if status == "running" else f" ({status})")
+            color = AGENT_COLORS[agent % len(AGENT_COLORS)]
             dash = "dashed" if status in ("failed", "stopped") else "solid"
+            hover = [c for c in _DRAWN if c not in (x, "value")]
+            # Raw and smoothed share the label: one legend entry, which hides both.
             if exact:
                 raw = hv.DynamicMap(
-                    lambda data, x=x: hv.Scatter(data, x, "value"), streams=[buffer]
-                ).opts(size=6)
+                    lambda data, x=x, label=label: hv.Scatter(data, x, "value", label=label),
+                    streams=[buffer],
+                ).opts(size=6, color=color)
             else:
                 raw = hv.DynamicMap(
-                    lambda data, x=x: hv.Curve(data, x, "value"), streams=[buffer]
-                ).opts(alpha=0.25, line_width=1)
+                    lambda data, x=x, label=label: hv.Curve(data, x, "value", label=label),
+                    streams=[buffer],
+                ).opts(alpha=_RAW_ALPHA, line_width=1, color=color)
             line = hv.DynamicMap(
-                lambda data, x=x, label=label: hv.Curve(data, x, "smooth", label=label),
+                lambda data, x=x, label=label, hover=hover: hv.Curve(
+                    data, x, ["smooth", "value", *hover], label=label
+                ),
                 streams=[buffer],
-            ).opts(line_width=2, line_dash=dash, tools=["hover"])
+            ).opts(
+                line_width=2,
+                line_dash=dash,
+                color=color,
+                tools=["hover"],
+                hover_tooltips=tooltips,
+                hover_formatters=formatters,
+            )
             layers += [raw, line]
-        for label, pipe in self.reference_pipes.items():
+        lines = {**self.level_pipes, **self.reference_pipes}
+        for label, pipe in lines.items():
             layers.append(
                 hv.DynamicMap(
                     lambda data, x=x, label=label: hv.Curve(data, x, "value", label=label),
                     streams=[pipe],
                 ).opts(
-                    color=_REFERENCE_COLORS[label],
-                    line_dash="dotted",
+                    color=_LINE_COLORS.get(label, "black"),
+                    line_dash="dashed" if label in self.level_pipes else "dotted",
                     line_width=2,
                     tools=["hover"],
-                )  # fmt: skip
+                    hover_tooltips=[(label, "@{value}{%.4g}")],
+                    hover_formatters={"@{value}": "printf"},
+                )
             )
         if x == "timestep":
-            layers.insert(
-                0,
-                hv.DynamicMap(
-                    lambda data: hv.Spread(data, "timestep", ["mean", "std"], label="mean ± std"),
-                    streams=[self.band_stream],
-                ).opts(alpha=0.15, color="grey"),
-            )
-            for run, pipe in sorted(self.other_pipes.items()):
+            for k, (run, pipe) in enumerate(sorted(self.other_pipes.items())):
+                label = f"run {run} (mean)"
+                if self._forecasts.get(run) != self._forecasts.get(self.run_id or -1):
+                    label += f" · other forecast: {self._forecasts.get(run)}"
                 layers.append(
                     hv.DynamicMap(
-                        lambda data, run=run: hv.Curve(
-                            data, "timestep", "mean", label=f"run {run} (mean)"
-                        ),
+                        lambda data, label=label: hv.Curve(data, "timestep", "mean", label=label),
                         streams=[pipe],
-                    ).opts(line_width=3, line_dash="dotdash")
+                    ).opts(
+                        line_width=3,
+                        line_dash="dotdash",
+                        color=RUN_COLORS[k % len(RUN_COLORS)],
+                        tools=["hover"],
+                        hover_tooltips=[
+                            ("run", str(run)),
+                            ("step", "@{timestep}{0,0}"),
+                            ("mean of agents", "@{mean}{%.5g}"),
+                        ],
+                        hover_formatters={"@{mean}": "printf"},
+                    )
                 )
-        # (An overlay of DynamicMaps takes its axis labels from its layers, not its own opts.)
-        labels = {"xlabel": x_label(self.series, x), "ylabel": y_label(self.series)}
+        # An overlay of three or more DynamicMaps drops its own options when drawn (HoloViews
+        # 1.23): size, labels and hooks go on every layer, the legend is moved by the hook.
+        common = {
+            "xlabel": x_label(self.series, x),
+            "ylabel": y_label(self.series),
+            "responsive": True,
+            "height": PLOT_HEIGHT,
+            "show_grid": True,
+            "hooks": [self._figure_hook],
+        }
         if not layers:
-            return hv.Overlay([hv.Curve([], x, self.series).opts(**labels)])
-        return hv.Overlay([layer.opts(**labels) for layer in layers]).opts(
-            responsive=True, min_height=350, legend_position="right"
-        )
+            empty = hv.Curve(pd.DataFrame({x: [], "value": []}), x, "value")
+            return hv.Overlay([empty.opts(**common)])
+        return hv.Overlay([layer.opts(**common) for layer in layers])
 
     def _agent_table(self, agents: pd.DataFrame) -> pd.DataFrame:
         if agents.empty:
@@ -502,16 +765,14 @@ class TrainingMonitor(pn.viewable.Viewer):
             }
         )
 
-    def _csv(self):  # noqa: ANN202
+    def _csv(self) -> io.StringIO:
         """Every stored point of the run (not only those drawn), with its smoothed value."""
-        import io
-
         points = pd.DataFrame(columns=["agent", *_COLUMNS])
         if self.run_id is not None:
-            curves = RunCurves(1, self.smoothing)
+            curves = RunCurves(1, self.curves.weight)
             frames = curves.add(self.workbench.curves(self.run_id, self.series))
             if frames:
-                points = pd.concat([f.assign(agent=a) for a, f in sorted(frames.items())])
+                points = pd.concat(frames.values())
         return io.StringIO(points[["agent", *_COLUMNS]].to_csv(index=False))
 
     def start(self) -> None:
@@ -528,11 +789,19 @@ class TrainingMonitor(pn.viewable.Viewer):
         self.start()
         controls = pn.Row(
             self.series_select,
-            pn.widgets.Select.from_param(self.param.x_axis, width=150),
-            pn.widgets.FloatSlider.from_param(self.param.smoothing, width=200),
+            pn.widgets.Select.from_param(self.param.x_axis, name="X axis", width=170),
+            pn.widgets.FloatSlider.from_param(
+                self.param.smoothing, name="Smoothing", step=0.01, width=200
+            ),
             pn.widgets.MultiChoice.from_param(
                 self.param.compare, name="Compare with runs", width=320
             ),
             self.download,
         )
-        return pn.Column(controls, self._plot_pane, self._agents_pane, sizing_mode="stretch_width")
+        return pn.Column(
+            controls,
+            self._note_pane,
+            self._plot_pane,
+            self._agents_pane,
+            sizing_mode="stretch_width",
+        )
