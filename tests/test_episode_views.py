@@ -208,7 +208,7 @@ def test_one_panel_per_reservoir_and_station_on_the_episode_range(evaluated) -> 
     ]
     assert spills == [{f"Agent: {r} spill (m³/s)"} for r in ("Hoegfjell", "Midtvatn", "Nedrevatn")]
     assert titles[6:8] == ["Price (EUR/MWh)", "Inflow (m³/s)"]
-    assert titles[8].startswith("Revenue per day (kEUR)")
+    assert titles[8] == "Revenue (kEUR/day), 8.97 MEUR"  # about 20 kEUR x 448 steps
     # One time axis for all, on the episode (eight weeks), not the training forecast's year.
     x_ranges = {id(f.x_range) for f in figures}
     assert len(x_ranges) == 1

@@ -243,6 +243,7 @@ class _Panels:
                 ylabel="",  # the unit is in the title: the narrow panels keep their width
                 xlabel="",
                 xticks=5,
+                active_tools=["pan"],  # no wheel zoom: the wheel scrolls the page
                 xlim=self.xlim,
                 show_legend=False,
                 show_grid=True,
@@ -300,7 +301,7 @@ class _Panels:
         total = daily_keur.sum() / 1e3
         self._finish(
             [curve],
-            f"Revenue per day (kEUR), {total:,.2f} MEUR in all",
+            f"Revenue (kEUR/day), {total:,.2f} MEUR",
             yformatter=NumeralTickFormatter(format="0,0"),
         )
 

@@ -91,6 +91,7 @@ class ForecastUpload(pn.viewable.Viewer):
             callback=lambda: io.StringIO(example_csv()),
             filename="example-forecast.csv",
             label="Example CSV",
+            align="center",
             color="light",
             width=160,
         )
