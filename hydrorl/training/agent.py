@@ -178,7 +178,7 @@ def train_in_process(
     model = build_model(settings, env, settings.seed)
     recipe.spec.attach(model)
     recipe.prepare_validation()
-    recipe.validate(model)
+    recipe.validate(model, fresh=True)
     state = ImitationState()
     shown = recipe.imitate(model, state, None)
     remaining = settings.timesteps - int(model.num_timesteps)
@@ -222,6 +222,7 @@ def train_agent(url: str, agent_id: int) -> int:
     if not started:
         return 3  # someone else owns it, or it was stopped before it began
     reporter = _Reporter(db, agent_id, lambda: stop_reason(db, agent_id, run_id, parent_pid))
+    reporter.show("starting")
     try:
         with Heartbeat(db, models.Agent, agent_id):
             stop_reason_text = None
@@ -286,7 +287,7 @@ def _prepare(
 
     folder = run_folder(url, run_id) / f"agent-{index}"
     sink = _DatabaseSink(db, agent_id, folder, reporter, run_folder(url, run_id))
-    recipe = Recipe(settings, problem, volumes, seed, sink, best_share=best_share)
+    recipe = Recipe(settings, problem, volumes, seed, sink, best_share=best_share, index=index)
     env = recipe.environment()
     recorder = Recorder(
         db,
@@ -315,7 +316,7 @@ def _prepare(
     recipe.spec.attach(model)  # every checkpoint carries what the agent observes
     recipe.prepare_validation()
     if not resumed:
-        recipe.validate(model)  # the first point: what the fresh policy is worth
+        recipe.validate(model, fresh=True)  # the first point: what the fresh policy is worth
     shown = recipe.imitate(model, state, shown)
     sink.flush()
     reporter.check()
@@ -386,8 +387,8 @@ class _DatabaseSink:
             )
         )
 
-    def references(self) -> Path | None:
-        return self.run / "validation.json"
+    def shared(self) -> Path | None:
+        return self.run / "shared"
 
 
 class _Stopped(Exception):

@@ -7,6 +7,7 @@ import difflib
 import importlib
 import inspect
 from pathlib import Path
+from typing import Any
 
 from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -50,15 +51,32 @@ def _correct_nothing(model: BaseAlgorithm) -> None:
     (it plays its guide) whatever it observes."""
     import torch
 
-    policy = model.policy
-    heads = [getattr(policy, "action_net", None)]  # PPO, A2C
-    for actor in ("actor", "actor_target"):  # SAC: mu is a Linear; TD3: a Sequential to Tanh
-        heads.append(getattr(getattr(policy, actor, None), "mu", None))
-    for head in filter(None, heads):
+    for head in _heads(model):
         linear = [m for m in head.modules() if isinstance(m, torch.nn.Linear)]
         with torch.no_grad():
             linear[-1].weight.zero_()
             linear[-1].bias.zero_()
+
+
+def plays_its_guide(model: BaseAlgorithm) -> bool:
+    """Whether a guided agent's corrections are all zero (as built): it plays its guide."""
+    import torch
+
+    heads = _heads(model)
+    return bool(heads) and all(
+        not torch.any(p).item()
+        for head in heads
+        for p in [m for m in head.modules() if isinstance(m, torch.nn.Linear)][-1].parameters()
+    )
+
+
+def _heads(model: BaseAlgorithm) -> list[Any]:
+    """The layers that end in a guided agent's corrections (its actor's last ones)."""
+    policy = model.policy
+    heads = [getattr(policy, "action_net", None)]  # PPO, A2C
+    for actor in ("actor", "actor_target"):  # SAC: mu is a Linear; TD3: a Sequential to Tanh
+        heads.append(getattr(getattr(policy, actor, None), "mu", None))
+    return [h for h in heads if h is not None]
 
 
 #: Arguments HydroRL sets itself: a run's hyper-parameters may not name them.

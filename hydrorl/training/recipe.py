@@ -23,8 +23,8 @@ keeps them in memory (benchmarks, tests, notebooks without a workbench).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +35,7 @@ import numpy as np
 from hydrorl.physics import Problem
 from hydrorl.project import TrainingSettings
 from hydrorl.training import validation as val
+from hydrorl.training.shared import Piece, SharedWork
 
 if TYPE_CHECKING:
     from hydrorl.baselines.sdp import WaterValues
@@ -81,8 +82,9 @@ class Sink(Protocol):
     def save_best(self, model: Any, share: float) -> None:
         """Keep the model as the best validated one (``share``: of the bound)."""
 
-    def references(self) -> Path | None:
-        """A file the agents of a run share their validation references through, or None."""
+    def shared(self) -> Path | None:
+        """A folder the agents of a run share their common work through (None: not shared);
+        see :mod:`hydrorl.training.shared`."""
 
 
 class MemorySink:
@@ -111,7 +113,7 @@ class MemorySink:
 
         self.best_share, self.best_policy = share, copy.deepcopy(model.policy.state_dict())
 
-    def references(self) -> Path | None:
+    def shared(self) -> Path | None:
         return None
 
     def curves(self) -> dict[str, np.ndarray]:
@@ -135,6 +137,7 @@ class Recipe:
         *,
         values: WaterValues | None = None,
         best_share: float | None = None,
+        index: int = 0,
     ) -> None:
         from hydrorl.training.agent import (
             episode_design,
@@ -144,28 +147,56 @@ class Recipe:
 
         self.settings, self.problem, self.start_volumes = settings, problem, start_volumes
         self.seed, self.sink = seed, sink
+        folder = sink.shared()
+        if folder is not None:  # what the pieces are made of names their folder
+            folder = folder / _fingerprint(settings, problem, start_volumes)
+        self.shared = SharedWork(folder, sink.status, start=index)
         self.design = episode_design(settings)
         learn, aside = val.split(problem.n_scenarios, settings.validation_scenarios, settings.seed)
         self.learn_scenarios, self.aside = learn, aside
         self.learning = problem.scenarios(learn) if len(learn) < problem.n_scenarios else problem
+        self.episodes = (
+            val.episodes(problem, aside, settings.validation_days)
+            if settings.validation_scenarios > 0
+            else None
+        )
+        # The pieces every agent of the run needs, shared: computed once, two at a time.
+        pieces = []
         if values is None and uses_water_values(settings):
             from hydrorl.baselines import water_values
 
-            values = water_values(
+            pieces.append(Piece("water-values", "the water values", lambda: water_values(
                 problem,
                 progress=lambda done: sink.status(f"computing the water values, {done:.0%}"),
-            )
-        self.values = values
-        self.potential, self.marginal = water_value_functions(settings, problem, values=values)
-        self.validation: val.Validation | None = None
-        self.best_share = best_share
-        self.forecaster: Any = None  # fitted on the scenarios learnt on, once
+            )))  # fmt: skip
         if settings.forecast_features or self.imitates() or settings.guided:
             from hydrorl.training.agent import forecaster
 
-            sink.status("fitting the forecast")
-            self.forecaster = forecaster(settings, self.learning)
+            def fit() -> Any:
+                sink.status("fitting the forecast to the training scenarios")
+                return forecaster(settings, self.learning)
+
+            pieces.append(Piece("forecast", "the fitted forecast", fit))
+        episodes = self.episodes
+        if episodes is not None:
+            pieces += [self._bound_piece(episodes, s) for s in range(episodes.n_scenarios)]
+        found = self.shared.get(pieces)
+        self.values = found.get("water-values", values)
+        self.forecaster: Any = found.get("forecast")  # fitted on the scenarios learnt on
+        self._bounds = [found[f"bound-{s}"] for s in range(len(aside))] if episodes else []
+        self.potential, self.marginal = water_value_functions(settings, problem, values=self.values)
+        self.validation: val.Validation | None = None
+        self.best_share = best_share
         self.expected = self.expected_of(self.learning)
+
+    def _bound_piece(self, episodes: Problem, s: int) -> Piece:
+        n = episodes.n_scenarios
+
+        def bound() -> float:
+            self.sink.status(f"validation: the bound of held-aside scenario {s + 1} of {n}")
+            return val.bound_eur(episodes, s, self.start_volumes)
+
+        return Piece(f"bound-{s}", f"the bound of held-aside scenario {s + 1}", bound)
 
     def expected_of(self, problem: Problem) -> Any:
         """The forecast features of ``problem`` if the agent observes them, else None."""
@@ -220,66 +251,78 @@ class Recipe:
     # ------------------------------------------------------------------ validation
 
     def prepare_validation(self) -> None:
-        """Episodes, bound and SDP benchmark of the held-aside scenarios (shared by a run's agents
-        through the sink's references file); records the reference lines."""
-        if self.settings.validation_scenarios <= 0 or self.validation is not None:
+        """The SDP benchmark and the planner on the validation episodes (shared by a run's
+        agents, as the bound is); records and shows the reference lines at once."""
+        episodes = self.episodes
+        if episodes is None or self.validation is not None:
             return
-        assert self.values is not None
+        values = self.values
+        assert values is not None
         from hydrorl.training.agent import evaluation_options
 
-        self.sink.status("validation: the bound and the benchmark of the held-aside scenarios")
-        shared = _read_references(self.sink.references())
-        validation = val.Validation.prepare(
-            self.problem,
-            self.aside,
-            self.settings.validation_days,
-            self.values,
-            lambda p: evaluation_options(
-                self.settings, p, self.problem, values=self.values, forecast=self.forecaster
-            ),
-            self.start_volumes,
-            known=shared,
-        )
-        self.validation = validation
-        _write_references(self.sink.references(), validation)
-        self._record_references(0)
+        def sdp() -> float:
+            self.sink.status("validation: the SDP benchmark of the held-aside scenarios")
+            return val.sdp_eur(episodes, values, self.start_volumes)
 
-    def add_planner_reference(self, timestep: int) -> None:
-        """The imitated planner on the validation episodes, once per run (shared by the agents:
-        one computes it, the others read it when it is there)."""
-        v = self.validation
-        if v is None or v.planner_eur is not None or self.values is None:
-            return
-        path = self.sink.references()
-        shared = _read_references(path)
-        if shared.get("planner_eur") is not None:
-            v.planner_eur = float(shared["planner_eur"])
-        else:
-            with _exclusive(path) as mine:
-                if not mine:
-                    return  # another agent computes it: read at the next validation
-                v.add_planner(
-                    self.values,
-                    self.settings.imitation_lookahead_days,
-                    self.teacher_forecast(),
-                    lambda done: self.sink.status(
-                        f"validation: the planner on the held-aside scenarios, {done:.0%}"
-                    ),
-                )
-                _write_references(path, v)
-                self.sink.status("")
-        self._record_references(timestep)
+        pieces = [Piece("sdp", "the SDP benchmark", sdp)]
+        n = episodes.n_scenarios
+        if self.forecaster is not None:  # the forecast planner: guide, teacher, yardstick
+            pieces += [self._planner_piece(episodes, s) for s in range(n)]
+        found = self.shared.get(pieces)
+        planner = [found[f"planner-{s}"] for s in range(n) if f"planner-{s}" in found]
+        self.validation = val.Validation(
+            episodes,
+            self.start_volumes,
+            evaluation_options(
+                self.settings, episodes, self.problem, values=values, forecast=self.forecaster
+            ),
+            float(np.mean(self._bounds)),
+            float(found["sdp"]),
+            float(np.mean(planner)) if planner else None,
+        )
+        self._record_references(0)
+        self.sink.flush()  # the reference lines are on the page before the first validation
+
+    def _planner_piece(self, episodes: Problem, s: int) -> Piece:
+        n = episodes.n_scenarios
+        assert self.values is not None
+        values = self.values
+
+        def planner() -> float:
+            return val.planner_eur(
+                episodes,
+                s,
+                values,
+                self.settings.imitation_lookahead_days,
+                self.teacher_forecast(),
+                self.start_volumes,
+                lambda done: self.sink.status(
+                    f"validation: the planner on held-aside scenario {s + 1} of {n}, {done:.0%}"
+                ),
+            )
+
+        return Piece(f"planner-{s}", f"the planner on held-aside scenario {s + 1}", planner)
 
     def _record_references(self, timestep: int) -> None:
         assert self.validation is not None
         for name, value in self.validation.reference_points().items():
             self.sink.record(name, timestep, value)
 
-    def validate(self, model: Any) -> float | None:
-        """Score the policy on the validation episodes, record it, keep it if it is the best."""
+    def validate(self, model: Any, *, fresh: bool = False) -> float | None:
+        """Score the policy on the validation episodes, record it, keep it if it is the best.
+
+        A ``fresh`` guided agent whose corrections are all zero plays its planner: its value is
+        the planner's on the same episodes, already computed, so it is not played again.
+        """
         if self.validation is None:
             return None
-        value = self.validation.score(model)
+        from hydrorl.training.algorithm import plays_its_guide
+
+        planner = self.validation.planner_eur
+        if fresh and planner is not None and self.settings.guided and plays_its_guide(model):
+            value = planner
+        else:
+            value = self.validation.score(model)
         share = self.validation.share(value)
         timestep = int(model.num_timesteps)
         for name, point in self.validation.points(value).items():
@@ -365,8 +408,6 @@ class Recipe:
             model.num_timesteps = state.steps_walked
             self.sink.status(f"validating after imitation pass {k + 1} of {passes}")
             self.validate(model)
-            if k == 0:
-                self.add_planner_reference(int(model.num_timesteps))
             self.sink.save_last(model, state, shown)
         return shown
 
@@ -407,7 +448,6 @@ class Recipe:
 
                 def _on_rollout_end(self) -> None:
                     if time.monotonic() >= self.next:
-                        recipe.add_planner_reference(int(self.num_timesteps))
                         recipe.validate(self.model)
                         self.next = time.monotonic() + s.validation_seconds
 
@@ -419,45 +459,12 @@ class Recipe:
         return found
 
 
-def _read_references(path: Path | None) -> dict[str, Any]:
-    if path is None or not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_references(path: Path | None, validation: val.Validation) -> None:
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {
-        "bound_eur": validation.bound_eur,
-        "sdp_eur": validation.sdp_eur,
-        "planner_eur": validation.planner_eur,
-    }
-    temporary = path.with_name(f"{path.name}.{id(data)}.partial")
-    temporary.write_text(json.dumps(data))
-    temporary.replace(path)
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path | None):  # noqa: ANN202
-    """Hold ``path``'s lock file if no one else does (yields whether it is held)."""
-    if path is None:
-        yield True
-        return
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _fingerprint(settings: TrainingSettings, problem: Problem, volumes: np.ndarray | None) -> str:
+    """A name for what a run's shared pieces are computed from (its settings, forecast and
+    start volumes), so that a folder left by another run is never read as this run's."""
+    digest = hashlib.sha256(json.dumps(settings.to_dict(), sort_keys=True).encode())
+    for array in (problem.price_eur_mwh, problem.inflow_m3s, volumes):
+        if array is not None:
+            digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    digest.update(f"{problem.dt_s}".encode())
+    return digest.hexdigest()[:16]

@@ -59,85 +59,6 @@ class Validation:
     sdp_eur: float
     planner_eur: float | None = None
 
-    @classmethod
-    def prepare(
-        cls,
-        training: Problem,
-        aside: np.ndarray,
-        days: float,
-        values: WaterValues,
-        options: Callable[[Problem], dict[str, Any]],
-        start_volumes: np.ndarray | None = None,
-        known: dict[str, Any] | None = None,
-    ) -> Validation:
-        """Episodes of ``aside`` over ``days``, the bound and the SDP benchmark on them.
-
-        ``options(problem)`` are the agent's :func:`~hydrorl.evaluation.evaluate_policy`
-        keywords on a problem (its observation); ``known`` references (``bound_eur``,
-        ``sdp_eur``, ``planner_eur``) computed by another agent of the run are not redone.
-        """
-        from hydrorl.baselines import WaterValuePolicy, perfect_foresight
-        from hydrorl.evaluation import evaluate_policy
-
-        per_day = 86_400.0 / training.dt_s
-        steps = training.n_steps if days <= 0 else min(training.n_steps, round(days * per_day))
-        problem = training.scenarios(aside).horizon(max(1, steps))
-        known = known or {}
-        bound = known.get("bound_eur")
-        if bound is None:
-            bound = np.mean(
-                [perfect_foresight(problem, s, start_volumes).total_eur for s in range(len(aside))]
-            )
-        sdp = known.get("sdp_eur")
-        if sdp is None:
-            played = evaluate_policy(WaterValuePolicy(problem, values), problem, start_volumes)
-            sdp = _mean_total(played)
-        planner = known.get("planner_eur")
-        return cls(
-            problem,
-            start_volumes,
-            options(problem),
-            float(bound),
-            float(sdp),
-            None if planner is None else float(planner),
-        )
-
-    def add_planner(
-        self,
-        values: WaterValues,
-        lookahead_days: float,
-        forecast: Callable[[Problem], Forecast],
-        progress: Callable[[float], None] | None = None,
-    ) -> float:
-        """Play the imitated planner on the episodes (hundreds of LPs: seconds to minutes);
-        ``progress`` is told the share done before each plan (it may raise to stop)."""
-        from hydrorl.baselines.foresight import limited_foresight
-        from hydrorl.training.imitation import teacher
-
-        planner = teacher(self.problem, values, lookahead_days, forecast)
-        n = self.problem.n_scenarios
-
-        def told(scenario: int) -> Callable[[float], None] | None:
-            if progress is None:
-                return None
-            return lambda done: progress((scenario + done) / n)
-
-        totals = [
-            limited_foresight(
-                self.problem,
-                s,
-                values,
-                planner.lookahead_steps,
-                planner.every_steps,
-                self.start_volumes,
-                planner.forecast,
-                told(s),
-            ).total_eur
-            for s in range(n)
-        ]
-        self.planner_eur = float(np.mean(totals))
-        return self.planner_eur
-
     @property
     def best_classical_eur(self) -> float:
         return max(v for v in (self.sdp_eur, self.planner_eur) if v is not None)
@@ -165,6 +86,58 @@ class Validation:
         if self.planner_eur is not None:
             out[REFERENCES["planner"]] = 100.0 * self.share(self.planner_eur)
         return out
+
+
+def episodes(training: Problem, aside: np.ndarray, days: float) -> Problem:
+    """The validation episodes: the scenarios ``aside`` over their first ``days``."""
+    per_day = 86_400.0 / training.dt_s
+    steps = training.n_steps if days <= 0 else min(training.n_steps, round(days * per_day))
+    return training.scenarios(aside).horizon(max(1, steps))
+
+
+def bound_eur(problem: Problem, scenario: int, start_volumes: np.ndarray | None) -> float:
+    """The perfect-foresight bound of one validation episode."""
+    from hydrorl.baselines import perfect_foresight
+
+    return float(perfect_foresight(problem, scenario, start_volumes).total_eur)
+
+
+def sdp_eur(problem: Problem, values: WaterValues, start_volumes: np.ndarray | None) -> float:
+    """The SDP benchmark's mean true value on the validation episodes."""
+    from hydrorl.baselines import WaterValuePolicy
+    from hydrorl.evaluation import evaluate_policy
+
+    return _mean_total(evaluate_policy(WaterValuePolicy(problem, values), problem, start_volumes))
+
+
+def planner_eur(
+    problem: Problem,
+    scenario: int,
+    values: WaterValues,
+    lookahead_days: float,
+    forecast: Callable[[Problem], Forecast],
+    start_volumes: np.ndarray | None,
+    progress: Callable[[float], None] | None = None,
+) -> float:
+    """The forecast planner (the guided agents' guide, the imitating agents' teacher) on one
+    validation episode: hundreds of LPs, seconds; ``progress`` is told the share done before
+    each plan (it may raise to stop)."""
+    from hydrorl.baselines.foresight import limited_foresight
+    from hydrorl.training.imitation import teacher
+
+    planner = teacher(problem, values, lookahead_days, forecast)
+    return float(
+        limited_foresight(
+            problem,
+            scenario,
+            values,
+            planner.lookahead_steps,
+            planner.every_steps,
+            start_volumes,
+            planner.forecast,
+            progress,
+        ).total_eur
+    )
 
 
 def _mean_total(result: Any) -> float:
