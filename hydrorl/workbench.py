@@ -80,8 +80,10 @@ def connect(url: str | None = None) -> Workbench:
 class Workbench(RunVerbs):
     """Systems, forecasts and projects of one HydroRL database."""
 
-    def __init__(self, database: Database) -> None:
-        self.database = database
+    def __init__(self, database: Database | str) -> None:
+        """``database``: a :class:`~hydrorl.db.Database` or its SQLAlchemy URL (or see
+        :func:`connect`)."""
+        self.database = Database(database) if isinstance(database, str) else database
         self.reap()
 
     @property

@@ -44,8 +44,37 @@ class RunInfo:
         return self.status in ("completed", "stopped", "failed")
 
 
+#: The window over which an agent's learning rate (timesteps per second) is measured.
+RATE_WINDOW_S = 60.0
+
+
+def _phase(status: str, reason: str | None) -> str:
+    """What an agent is doing, from its status and reason: queued, starting, preparing (water
+    values, forecast, validation references), imitating, learning, or its final status."""
+    if status not in ("running", "stopping"):
+        return status
+    reason = reason or ""
+    if reason.startswith(("imitating", "validating after imitation")):
+        return "imitating"
+    if reason:
+        return "preparing"
+    return "learning" if status == "running" else "stopping"
+
+
+def key(thing: Any) -> Any:
+    """The id of a run, project, forecast or system given as what the workbench returned for
+    it (a :class:`RunInfo`, ``ProjectInfo``, ...), else ``thing`` itself (a name or an id)."""
+    if isinstance(thing, (int, str)) or thing is None:
+        return thing
+    found = getattr(thing, "id", None)
+    if isinstance(found, int):
+        return found
+    raise TypeError(f"expected a name, an id or what the workbench returned, not {thing!r}")
+
+
 class RunVerbs:
-    """Run verbs of the workbench (see :class:`hydrorl.Workbench`)."""
+    """Run verbs of the workbench (see :class:`hydrorl.Workbench`); a run is named by its id
+    or by the :class:`RunInfo` the workbench returned for it."""
 
     database: Database
 
@@ -69,6 +98,7 @@ class RunVerbs:
         from hydrorl.training import launch
         from hydrorl.training.algorithm import check_settings
 
+        project, forecast, system = key(project), key(forecast), key(system)
         with self.database.read() as session:
             system_row = system_store.get_system(session, system) if system is not None else None
             project_row = project_store.get_project(session, project, system_row)
@@ -128,8 +158,9 @@ class RunVerbs:
             frame[column] = frame[column].map(str)
         return frame
 
-    def run(self, run_id: int) -> RunInfo:
+    def run(self, run_id: int | RunInfo) -> RunInfo:
         """One run's status, reason and error (the traceback of what failed)."""
+        run_id = key(run_id)
         self._look_for_deaths()
         with self.database.read() as session:
             row = session.get(models.ProjectRun, run_id)
@@ -150,9 +181,10 @@ class RunVerbs:
                 source_run_id=row.source_run_id,
             )
 
-    def agents(self, run_id: int) -> pd.DataFrame:
+    def agents(self, run_id: int | RunInfo) -> pd.DataFrame:
         """The agents of a training run: status, progress, best peak reward and best validation
         (a share of the bound on the run's held-aside scenarios), errors."""
+        run_id = key(run_id)
         self._look_for_deaths()
         a = models.Agent
         stmt = (
@@ -182,13 +214,55 @@ class RunVerbs:
             target = run.settings.get("timesteps") if run else None
         frame = pd.DataFrame(rows, columns=list(stmt.selected_columns.keys()))
         frame["status"] = frame["status"].map(str)
-        frame.insert(5, "timesteps", target)
-        frame.insert(6, "progress", frame["timesteps_done"] / target if target else np.nan)
+        frame.insert(4, "phase", [_phase(*r) for r in frame[["status", "status_reason"]].values])
+        frame.insert(6, "timesteps", target)
+        done = pd.to_numeric(frame["timesteps_done"]).astype(float)
+        progress = (done / target).clip(0.0, 1.0) if target else np.nan
+        frame.insert(7, "progress", progress)  # SB3 may overshoot its budget by a rollout
+        frame.insert(8, "eta_s", self._etas(frame, target))
         return frame
+
+    def _etas(self, agents: pd.DataFrame, target: int | None) -> pd.Series:
+        """Seconds left per agent while it learns, from its measured rate: the timesteps of its
+        reward curve over its last minute or more (validations and checkpoints included); NaN
+        where no rate is measured yet (start-up, imitation) or it is not learning."""
+        eta = pd.Series(np.nan, index=agents.index, dtype=float)
+        learning = agents["phase"] == "learning"
+        if not target or not learning.any():
+            return eta
+        d, v = models.TrainStepData, models.TrainStepValue
+        with self.database.read() as session:
+            for i, agent_id in agents.loc[learning, "id"].items():
+                data_id = session.scalar(
+                    sa.select(d.id).where(d.agent_id == int(agent_id), d.name == "episode_reward")
+                )
+                if data_id is None:
+                    continue
+                points = sa.select(v.timestep, v.wall_time).where(v.data_id == data_id)
+                last = session.execute(points.order_by(v.id.desc()).limit(1)).first()
+                if last is None:
+                    continue
+                earlier = (
+                    session.execute(
+                        points.where(v.wall_time <= last.wall_time - RATE_WINDOW_S)
+                        .order_by(v.id.desc())
+                        .limit(1)
+                    ).first()
+                    or session.execute(points.order_by(v.id).limit(1)).first()
+                )
+                assert earlier is not None
+                seconds, steps = (
+                    last.wall_time - earlier.wall_time,
+                    last.timestep - earlier.timestep,
+                )
+                if seconds > 0 and steps > 0:
+                    done = max(float(agents.at[i, "timesteps_done"] or 0), float(last.timestep))
+                    eta.at[i] = max(target - done, 0.0) / (steps / seconds)
+        return eta
 
     def curves(
         self,
-        run_id: int,
+        run_id: int | RunInfo,
         series: str | None = "episode_reward",
         *,
         after_id: int | Mapping[int, int] = 0,
@@ -205,6 +279,7 @@ class RunVerbs:
         under concurrent commits), so one id for the whole run would skip points.
         A plain int ``after_id`` returns every point with a larger id.
         """
+        run_id = key(run_id)
         a, d, v = models.Agent, models.TrainStepData, models.TrainStepValue
         stmt = (
             sa.select(
@@ -248,8 +323,9 @@ class RunVerbs:
         frame.attrs["watermark"] = {int(k): int(w) for k, w in seen.items()}
         return frame
 
-    def curve_points(self, run_id: int, series: str | None = "episode_reward") -> int:
+    def curve_points(self, run_id: int | RunInfo, series: str | None = "episode_reward") -> int:
         """How many learning-curve points a run has stored."""
+        run_id = key(run_id)
         a, d, v = models.Agent, models.TrainStepData, models.TrainStepValue
         stmt = (
             sa.select(sa.func.count())
@@ -263,23 +339,25 @@ class RunVerbs:
         with self.database.read() as session:
             return int(session.scalar(stmt) or 0)
 
-    def stop(self, run_id: int, agent: int | None = None) -> None:
+    def stop(self, run_id: int | RunInfo, agent: int | None = None) -> None:
         """Ask a run (or one agent, by index) to stop; it ends within seconds, checkpoints kept."""
         from hydrorl.training import launch
 
-        self.database.run_write(lambda s: launch.request_stop(s, run_id, agent))
+        ident: int = key(run_id)
+        self.database.run_write(lambda s: launch.request_stop(s, ident, agent))
 
-    def resume(self, run_id: int) -> RunInfo:
+    def resume(self, run_id: int | RunInfo) -> RunInfo:
         """Go on with a failed or stopped run from its agents' last checkpoints."""
         from hydrorl.training import launch
 
-        self.database.run_write(lambda s: launch.prepare_resume(s, run_id))
-        launch.start_process(self.database, "supervisor", run_id)
-        return self.run(run_id)
+        ident: int = key(run_id)
+        self.database.run_write(lambda s: launch.prepare_resume(s, ident))
+        launch.start_process(self.database, "supervisor", ident)
+        return self.run(ident)
 
     def wait(
         self,
-        run_id: int,
+        run_id: int | RunInfo,
         timeout: float | None = None,
         poll: float = 1.0,
         *,
@@ -291,6 +369,7 @@ class RunVerbs:
         learning by reinforcement (its preparation and imitation done: nothing in its status
         reason) and has saved a checkpoint (or the run has ended).
         """
+        run_id = key(run_id)
         import time
 
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -311,13 +390,14 @@ class RunVerbs:
             time.sleep(poll)
 
     def evaluate(
-        self, run_id: int, forecast: str | int | None = None, *, agent: int | None = None
+        self, run_id: int | RunInfo, forecast: str | int | None = None, *, agent: int | None = None
     ) -> RunInfo:
         """Evaluate a training run's best agent (or ``agent``) on every scenario, in the background.
 
         ``forecast`` defaults to the training forecast; any forecast of the same
         system works (e.g. held-out scenarios).
         """
+        run_id, forecast = key(run_id), key(forecast)
         from hydrorl.training import launch
 
         def create(session: Any) -> int:
@@ -335,10 +415,11 @@ class RunVerbs:
         launch.start_process(self.database, "evaluate", eval_id)
         return self.run(eval_id)
 
-    def episodes(self, run_id: int) -> pd.DataFrame:
+    def episodes(self, run_id: int | RunInfo) -> pd.DataFrame:
         """The episodes of an evaluation run: one per scenario, with the bound, the SDP benchmark
         and the forecast planner of the same scenario; ``vs_best_classical`` is the agent over
         the better of the two policies."""
+        run_id = key(run_id)
         e, link, a = models.EvaluationEpisode, models.SeriesLink, models.Agent
         stmt = (
             sa.select(

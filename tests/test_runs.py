@@ -94,6 +94,58 @@ def test_a_tiny_run_completes_with_curves_and_checkpoints(demo: hydrorl.Workbenc
     newer = demo.curves(run.id, after_id=int(curves["id"].iloc[-10]))
     assert len(newer) == 9
     assert demo.runs().loc[0, "status"] == "completed"
+    # What the workbench returned names the run as well as its id does.
+    assert demo.agents(info).equals(demo.agents(run.id))
+    assert len(demo.curves(info)) == len(curves)
+    assert agents["phase"].tolist() == ["completed", "completed"]
+    assert agents["progress"].tolist() == [1.0, 1.0] and agents["eta_s"].isna().all()
+    _eta_comes_from_the_measured_rate(demo, run.id)
+
+
+def _eta_comes_from_the_measured_rate(wb: hydrorl.Workbench, run_id: int) -> None:
+    """An agent learning at 10 steps/s (its reward curve says so) at step 700 of 1024 is 32.4 s
+    from its end; over its budget it shows 100 %, not more.  (The agent's row is made to say
+    so, owned by this live process so that no reaper takes it for dead, then put back.)"""
+    from hydrorl.jobs.liveness import owner_columns
+
+    a, d, v = models.Agent, models.TrainStepData, models.TrainStepValue
+    with wb.database.read() as session:
+        row = session.scalars(sa.select(a).where(a.run_id == run_id, a.index == 0)).one()
+        before = {c: getattr(row, c) for c in ("status", "pid", "host", "process_start")}
+
+    def learning_at(done: int, points: list[tuple[int, float]]) -> None:
+        def write(session) -> None:  # noqa: ANN001
+            agent = session.scalars(sa.select(a).where(a.run_id == run_id, a.index == 0)).one()
+            agent.status, agent.status_reason, agent.timesteps_done = "running", "", done
+            for column, value in owner_columns().items():
+                setattr(agent, column, value)
+            data = session.scalars(
+                sa.select(d).where(d.agent_id == agent.id, d.name == "episode_reward")
+            ).one()
+            session.execute(sa.delete(v).where(v.data_id == data.id))
+            for timestep, wall in points:
+                session.add(v(data_id=data.id, timestep=timestep, wall_time=wall, value=0.0))
+
+        wb.database.run_write(write)
+
+    # The rate over the last minute or more: the first 100 s ran at 1 step/s, the last 60 s
+    # at 10 steps/s.
+    try:
+        learning_at(600, [(0, 1000.0), (100, 1100.0), (400, 1130.0), (700, 1160.0)])
+        agent = wb.agents(run_id).iloc[0]
+        assert agent["phase"] == "learning"
+        assert agent["eta_s"] == pytest.approx((1024 - 700) / 10.0)
+        learning_at(1100, [(0, 1000.0), (1100, 1110.0)])
+        agent = wb.agents(run_id).iloc[0]
+        assert agent["progress"] == 1.0 and agent["eta_s"] == 0.0
+    finally:
+
+        def restore(session) -> None:  # noqa: ANN001
+            agent = session.scalars(sa.select(a).where(a.run_id == run_id, a.index == 0)).one()
+            for column, value in before.items():
+                setattr(agent, column, value)
+
+        wb.database.run_write(restore)
 
 
 def test_two_databases_in_one_home_keep_their_run_files_apart(

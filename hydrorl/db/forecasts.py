@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 from hydrorl import settings
 from hydrorl.db import bulk, models
 from hydrorl.db.engine import Database
-from hydrorl.db.systems import get_system
+from hydrorl.db.systems import as_reference, get_system
 from hydrorl.errors import (
     AlreadyExistsError,
     DatabaseError,
@@ -393,9 +394,10 @@ def _discard(database: Database, staged: sa.ColumnElement[bool], chunk_rows: int
 
 
 def get_forecast(
-    session: Session, ref: str | int, system: models.HydroSystem | None = None
+    session: Session, ref: Any, system: models.HydroSystem | None = None
 ) -> models.Forecast:
     """A forecast by id, or by name (within ``system`` when the name is used by several)."""
+    ref = as_reference(ref)
     f = models.Forecast
     stmt = sa.select(f)
     if isinstance(ref, int):

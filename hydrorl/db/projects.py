@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from hydrorl.db import models
+from hydrorl.db.systems import as_reference
 from hydrorl.errors import AlreadyExistsError, NotFoundError, ValidationError
 from hydrorl.project import TrainingSettings
 
@@ -40,8 +43,9 @@ def add_project(
 
 
 def get_project(
-    session: Session, ref: str | int, system: models.HydroSystem | None = None
+    session: Session, ref: Any, system: models.HydroSystem | None = None
 ) -> models.Project:
+    ref = as_reference(ref)
     p = models.Project
     stmt = sa.select(p).where(p.id == ref if isinstance(ref, int) else p.name == ref)
     if system is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -49,8 +51,20 @@ def add_system(session: Session, system: spec.HydroSystem) -> models.HydroSystem
     return row
 
 
-def get_system(session: Session, ref: str | int) -> models.HydroSystem:
+def as_reference(ref: Any) -> Any:
+    """A name or an id as given, or the integer ``id`` of what names a row (the workbench's
+    ``ForecastInfo``, ``ProjectInfo``, ``HydroSystem`` rows...)."""
+    if isinstance(ref, (int, str)):
+        return ref
+    found = getattr(ref, "id", None)
+    if isinstance(found, int):
+        return found
+    raise TypeError(f"expected a name or an id, not {ref!r}")
+
+
+def get_system(session: Session, ref: Any) -> models.HydroSystem:
     """A system by name or id; NotFoundError lists the names there are."""
+    ref = as_reference(ref)
     column = models.HydroSystem.id if isinstance(ref, int) else models.HydroSystem.name
     row = session.scalar(sa.select(models.HydroSystem).where(column == ref))
     if row is None:
