@@ -191,9 +191,9 @@ def test_one_panel_per_reservoir_and_station_on_the_episode_range(evaluated) -> 
         "Nedrevatn volume (Mm³), 1–12",
     ]
     assert titles[3:6] == [
-        "Hoegfjell PS discharge (m³/s)",
-        "Midtvatn PS discharge (m³/s)",
-        "Nedrevatn PS discharge (m³/s)",
+        "Hoegfjell PS discharge (m³/s, daily)",
+        "Midtvatn PS discharge (m³/s, daily)",
+        "Nedrevatn PS discharge (m³/s, daily)",
     ]
     # Each station's panel also holds the spill of the reservoir it draws from.
     spills = [
@@ -273,6 +273,26 @@ def test_every_line_has_a_hover_with_series_time_and_value(evaluated) -> None:  
     (hover,) = revenue.select(HoverTool)
     assert hover.tooltips[2][1].endswith("{0,0} kEUR")
     assert revenue.yaxis[0].formatter.format == "0,0"  # 1,234 kEUR, not 1.2e+3
+
+
+def _points(figure) -> set[int]:  # noqa: ANN001
+    return {len(r.data_source.data["time"]) for r in figure.renderers if hasattr(r, "data_source")}
+
+
+def test_flows_of_more_than_two_weeks_are_daily_means(evaluated) -> None:  # noqa: ANN001
+    """An on/off schedule step by step, three policies on one panel, reads as a solid block."""
+    wb, _ = evaluated
+    browser = EpisodeBrowser(wb)
+    figures = _figures(episode_plots(browser.series, browser.system))
+    assert _points(figures[0]) == {STEPS}  # volumes step by step
+    assert _points(figures[3]) == {WEEKS * 7}  # discharge and spill: daily means
+    assert _points(figures[6]) == {STEPS}  # price
+    (hover, *_) = figures[3].select(HoverTool)
+    assert hover.tooltips[2][1].endswith("m³/s, daily mean")
+    two_weeks = browser.series.iloc[: 14 * 8]
+    figures = _figures(episode_plots(two_weeks, browser.system))
+    assert figures[3].title.text == "Hoegfjell PS discharge (m³/s)"
+    assert _points(figures[3]) == {14 * 8}
 
 
 def test_a_long_episode_is_drawn_as_daily_means() -> None:

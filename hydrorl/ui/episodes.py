@@ -60,6 +60,10 @@ QUANTITIES = {
     "reward_eur": ("reward", "EUR"),
 }
 MAX_POINTS = 2000  # more steps than this are drawn as daily means (the CSV keeps them all)
+# Over a longer episode, discharge and spill are drawn as daily means: an hour-by-hour
+# on/off schedule of three policies on one panel reads as a solid block.
+FLOWS_DAILY_FROM = pd.Timedelta(days=14)
+FLOWS = ("discharge_m3s", "spill_m3s")
 PANEL_HEIGHT = 190
 COLUMNS = 3
 
@@ -162,7 +166,9 @@ def episode_plots(series: pd.DataFrame, system: HydroSystem | None = None) -> hv
     step = series.index[1] - series.index[0] if len(series) > 1 else pd.Timedelta(hours=1)
     drawn = series if len(series) <= MAX_POINTS else series.resample("D").mean()
     xlim = (series.index[0], series.index[-1] + step)
-    panels = _Panels(drawn, names, xlim)
+    daily = len(series) * step > FLOWS_DAILY_FROM and step < pd.Timedelta(days=1)
+    flows = series.resample("D").mean() if daily else drawn
+    panels = _Panels(drawn, flows if daily else None, names, xlim)
 
     reservoirs = _parts(names, "volume_mm3")
     stations = _parts(names, "discharge_m3s")
@@ -187,7 +193,7 @@ def episode_plots(series: pd.DataFrame, system: HydroSystem | None = None) -> hv
         else:
             panels.add("discharge_m3s", name)
     for name in _parts(names, "spill_m3s"):
-        if name not in spilt and drawn[f"spill_m3s:{name}"].abs().max() > 0:
+        if name not in spilt and series[f"spill_m3s:{name}"].abs().max() > 0:
             panels.add("spill_m3s", name)
     for quantity in ("price_eur_mwh", "inflow_m3s"):
         if quantity in drawn.columns:
@@ -208,9 +214,13 @@ class _Panels:
     """Builds the panels: one y dimension each (no shared y axis), one shared time axis."""
 
     def __init__(
-        self, data: pd.DataFrame, names: dict[str, SeriesName], xlim: tuple[object, object]
+        self,
+        data: pd.DataFrame,
+        daily_flows: pd.DataFrame | None,
+        names: dict[str, SeriesName],
+        xlim: tuple[object, object],
     ) -> None:
-        self.data, self.names, self.xlim = data, names, xlim
+        self.data, self.daily_flows, self.names, self.xlim = data, daily_flows, names, xlim
         self.plots: list[hv.Overlay] = []
 
     def _dimension(self) -> hv.Dimension:
@@ -266,20 +276,22 @@ class _Panels:
         shown = [(c, n) for c, n in self.names.items() if (n.quantity, n.part) == (quantity, part)]
         layers: list[hv.Element] = []
         fmt = "0,0.0"
+        daily = quantity in FLOWS and self.daily_flows is not None
+        data = self.daily_flows if daily and self.daily_flows is not None else self.data
+        unit = f"{what.unit}, daily mean" if daily else what.unit
         if quantity in ("price_eur_mwh", "inflow_m3s"):
             column, _ = shown[0]
             neutral = Policy(what.label, NEUTRAL)
-            layers.append(self._curve(self.data[column], y, what.label, what.unit, neutral, fmt))
+            layers.append(self._curve(data[column], y, what.label, unit, neutral, fmt))
         for policy, style in POLICIES.items():
             for column, name in shown:
                 if name.policy == policy and quantity not in ("price_eur_mwh", "inflow_m3s"):
                     series = f"{style.label}: {what.label}"
-                    layers.append(self._curve(self.data[column], y, series, what.unit, style, fmt))
-        if spill is not None and f"spill_m3s:{spill}" in self.data.columns:
+                    layers.append(self._curve(data[column], y, series, unit, style, fmt))
+        if spill is not None and f"spill_m3s:{spill}" in data.columns:
             label = f"Agent: {SeriesName('agent', 'spill_m3s', spill).label}"
-            values = self.data[f"spill_m3s:{spill}"]
-            layers.append(self._curve(values, y, label, "m³/s", SPILL, fmt))
-        title = what.label
+            layers.append(self._curve(data[f"spill_m3s:{spill}"], y, label, unit, SPILL, fmt))
+        title = f"{what.label[:-1]}, daily)" if daily else what.label
         opts: dict[str, object] = {}
         if limits is not None:
             low, high = limits
