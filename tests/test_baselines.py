@@ -403,3 +403,24 @@ def test_the_bound_is_the_old_interior_point_lp_to_1e7(short) -> None:
         assert window_objective_eur(short, s, 0, short.n_steps, schedule, end) == pytest.approx(
             expected, rel=1e-7
         )
+
+
+@pytest.mark.parametrize("levels", [2, 41])
+def test_the_compiled_backup_is_the_plain_formula(levels: int) -> None:
+    """The SDP's stage backup (compiled) against ``max over u of p·r + interp(after)`` written
+    with numpy's own interpolation, outcomes that spill, that fill nothing and that empty."""
+    from hydrorl.baselines.sdp import _backup_kernel
+
+    rng = np.random.default_rng(levels)
+    grid = np.linspace(0.0, 500.0, levels)
+    offers = np.linspace(0.0, 1.0, 21) * 60.0
+    price = rng.uniform(-20.0, 120.0, 50)
+    inflow = np.concatenate([[0.0, 1e4], rng.uniform(0.0, 80.0, 48)])  # none; floods the grid
+    following = np.cumsum(rng.uniform(0.0, 90.0, levels)) * (grid[1] - grid[0])
+    available = grid[None, None, :] + inflow[None, :, None]
+    release = np.minimum(offers[:, None, None], available)
+    after = np.minimum(available - release, grid[-1])
+    expected = (price[None, :, None] * release + np.interp(after, grid, following)).max(axis=0)
+    out = np.empty((price.size, levels))
+    _backup_kernel()(price, inflow, following, grid, offers, grid[-1], 1 / grid[1], out)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-9)

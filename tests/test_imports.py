@@ -13,7 +13,7 @@ import pytest
 
 #: What the root, the CLI's ``--help`` and the physics must not import (the root imports
 #: gymnasium only to register the environment's id, whatever the import order).
-HEAVY = ("torch", "stable_baselines3", "scipy", "panel", "bokeh")
+HEAVY = ("torch", "stable_baselines3", "scipy", "numba", "panel", "bokeh")
 #: What needs a database or a DataFrame; the root imports neither.
 DATA = ("pandas", "sqlalchemy")
 

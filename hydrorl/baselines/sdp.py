@@ -126,7 +126,9 @@ def water_values(
     stage_price, stage_inflow = prices[take], inflow_energy[take]  # (N, K)
 
     grid = np.linspace(0.0, e_max, levels)
-    backup = _Backup(grid, np.linspace(0.0, 1.0, decisions) * u_max, width)
+    offers = np.linspace(0.0, 1.0, decisions) * u_max
+    per_level = 1.0 / float(grid[1] - grid[0]) if levels > 1 and e_max > 0 else 0.0
+    backup, best = _backup_kernel(), np.empty((width, levels))
     values = np.zeros((n_stages, levels))
     following = problem.water_price_eur_mwh * grid  # the end water value closes the first cycle
     for cycle in range(cycles):
@@ -136,7 +138,7 @@ def water_values(
             if counts[n] == 0:  # a stage no step falls in (e.g. a leap day): nothing happens
                 values[n] = following
                 continue
-            best = backup(stage_price[n], stage_inflow[n], following)  # (K, E)
+            backup(stage_price[n], stage_inflow[n], following, grid, offers, e_max, per_level, best)
             current = weight[n] @ best
             values[n] = current - current[0]  # relative values: only slopes matter
             following = values[n]
@@ -171,42 +173,50 @@ class WaterValuePolicy(Policy):
         return pass_through_fractions(p, volumes, inflow, wanted)
 
 
-class _Backup:
-    """One stage's backup: for each outcome (price, inflow energy) and storage level, the best
-    of the decisions' revenue plus the following value of what is left (K, E).
+def _backup_kernel() -> Callable[..., None]:
+    """One stage's backup, compiled (numba; compiled once per machine, then cached): for each
+    outcome ``k`` (price, inflow energy) and storage level ``e``, the best over the decisions
+    of the revenue plus the following value of what is left, into ``out`` (K, E).
 
-    The same as ``max over u of p·release + np.interp(after, grid, following)``, faster: the
-    grid is uniform, so a cell is found by a division rather than a search, the decisions come
-    first so that the maximum runs over whole arrays, and the arrays are reused in place.
+    ``max over u of p·r + interp(min(x - r, e_max), grid, following)`` with ``x = grid[e] +
+    inflow[k]`` and ``r = min(offer[u], x)``, where the grid is uniform (a cell is found by a
+    division).  Once an offer covers all that is available the later ones release the same:
+    they are not evaluated.
     """
+    global _KERNEL
+    if _KERNEL is None:
+        import numba
 
-    def __init__(self, grid: np.ndarray, offers: np.ndarray, width: int) -> None:
-        self.grid, self.e_max = grid, float(grid[-1])
-        self.per_level = 1.0 / float(grid[1] - grid[0]) if grid.size > 1 and grid[-1] > 0 else 0.0
-        self.offers = offers[:, None, None]  # (U, 1, 1)
-        shape = (offers.size, width, grid.size)
-        self.release, self.position, self.value = np.empty(shape), np.empty(shape), np.empty(shape)
-        self.cell = np.empty(shape, dtype=np.intp)
+        @numba.njit(cache=True, nogil=True)
+        def backup(price, inflow, following, grid, offers, e_max, per_level, out):  # noqa: ANN001, ANN202
+            top = following.size - 2
+            for k in range(price.size):
+                p, a = price[k], inflow[k]
+                for e in range(grid.size):
+                    available = grid[e] + a
+                    best = -np.inf
+                    for u in range(offers.size):
+                        release = min(offers[u], available)
+                        left = min(available - release, e_max)
+                        if per_level == 0.0:  # no storage: nothing is left
+                            value = following[0]
+                        else:
+                            position = left * per_level
+                            cell = min(int(position), top)
+                            position -= cell
+                            value = (following[cell + 1] - following[cell]) * position
+                            value += following[cell]
+                        value += release * p
+                        best = max(best, value)
+                        if offers[u] >= available:
+                            break
+                    out[k, e] = best
 
-    def __call__(self, price: np.ndarray, inflow: np.ndarray, following: np.ndarray) -> np.ndarray:
-        available = self.grid[None, None, :] + inflow[None, :, None]  # (1, K, E)
-        release = np.minimum(self.offers, available, out=self.release)  # (U, K, E)
-        position = np.subtract(available, release, out=self.position)
-        np.minimum(position, self.e_max, out=position)  # what is left, spilling the rest
-        if self.per_level == 0.0:  # no storage: nothing is left
-            value = np.full_like(self.value, following[0])
-        else:
-            position *= self.per_level
-            cell = self.cell
-            np.copyto(cell, position, casting="unsafe")  # floor: positions are >= 0
-            np.minimum(cell, following.size - 2, out=cell)
-            position -= cell
-            value = np.take(np.diff(following), cell, out=self.value)
-            value *= position
-            value += following[cell]
-        release *= price[None, :, None]
-        value += release
-        return value.max(axis=0)
+        _KERNEL = backup
+    return _KERNEL
+
+
+_KERNEL: Callable[..., None] | None = None
 
 
 def _interp_rows(x: np.ndarray, grid: np.ndarray, values: np.ndarray) -> np.ndarray:
