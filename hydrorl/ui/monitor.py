@@ -688,6 +688,7 @@ class TrainingMonitor(pn.viewable.Viewer):
                 tools=["hover"],
                 hover_tooltips=tooltips,
                 hover_formatters=formatters,
+                hover_mode="vline",  # (every agent at the step under the mouse, as TensorBoard)
             )
             layers += [raw, line]
         lines = {**self.level_pipes, **self.reference_pipes}
