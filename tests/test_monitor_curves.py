@@ -249,7 +249,7 @@ def test_validation_opens_first_with_the_bound_and_references(demo: hydrorl.Work
     _points(demo, run_id, SHARE, {0: ([0, 500], [30.0, 60.0]), 1: ([0, 500], [20.0, 55.0])})
     _points(demo, run_id, SDP, {0: ([0], [80.0]), 1: ([0], [82.0])})
     monitor = TrainingMonitor(demo, run_id=run_id)
-    assert monitor.series == SHARE
+    assert monitor.series == SHARE and monitor.smoothing_slider.disabled  # exact scores
     figure, _ = _renderers(monitor)
     assert figure.yaxis[0].axis_label == "validation value (% of bound)"
     legend = _legend(figure)
@@ -265,6 +265,7 @@ def test_validation_opens_first_with_the_bound_and_references(demo: hydrorl.Work
     assert (figure.y_range.start, figure.y_range.end) == monitor.y_range
     monitor.series = "episode_reward"
     assert monitor.level_pipes == {} and monitor.reference_pipes == {}
+    assert not monitor.smoothing_slider.disabled
 
 
 def test_a_long_curve_is_drawn_at_plot_resolution_and_streams(demo: hydrorl.Workbench) -> None:

@@ -326,6 +326,9 @@ class TrainingMonitor(pn.viewable.Viewer):
             label="Curve", groups=series_groups(set(), self.series), value=self.series, width=260
         )
         self.series_select.param.watch(lambda e: setattr(self, "series", e.new), "value")
+        self.smoothing_slider = pn.widgets.FloatSlider.from_param(
+            self.param.smoothing, name="Smoothing", step=0.01, width=200
+        )
         self.download = pn.widgets.FileDownload(
             callback=self._csv, filename="curves.csv", label="Export points as CSV"
         )
@@ -342,8 +345,8 @@ class TrainingMonitor(pn.viewable.Viewer):
         runs = self.workbench.runs()
         runs = runs[runs["kind"] == "train"] if not runs.empty else runs
         self._forecasts = {int(r.id): str(r.forecast) for r in runs.itertuples()}
-        options = {  # (MultiChoice shows its labels as HTML: the names are escaped)
-            html_text(f"run {r.id} · {r.project} · {r.forecast} · {r.status}"): int(r.id)
+        options = {  # (MultiChoice shows its labels as HTML: the project's name is escaped)
+            html_text(f"run {r.id} · {r.project} · {r.status}"): int(r.id)
             for r in runs.itertuples()
             if r.id != self.run_id
         }
@@ -388,6 +391,8 @@ class TrainingMonitor(pn.viewable.Viewer):
         return True
 
     def _update_selector(self) -> None:
+        # (A validation point is an exact score: drawn unsmoothed, the slider does nothing.)
+        self.smoothing_slider.disabled = self.series.startswith("validation/")
         groups = series_groups(self._present, self.series)
         if groups != self.series_select.groups:
             self.series_select.groups = groups
@@ -791,9 +796,7 @@ class TrainingMonitor(pn.viewable.Viewer):
         controls = pn.Row(
             self.series_select,
             pn.widgets.Select.from_param(self.param.x_axis, name="X axis", width=170),
-            pn.widgets.FloatSlider.from_param(
-                self.param.smoothing, name="Smoothing", step=0.01, width=200
-            ),
+            self.smoothing_slider,
             pn.widgets.MultiChoice.from_param(
                 self.param.compare, name="Compare with runs", width=320
             ),
