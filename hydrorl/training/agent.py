@@ -200,12 +200,6 @@ def start_volumes(session: Session, run: models.ProjectRun) -> np.ndarray:
 def train_agent(url: str, agent_id: int) -> int:
     """Train one agent to its run's budget; return the process exit code."""
     parent_pid = os.getppid()  # before the slow imports: a supervisor may die meanwhile
-    import torch
-    from stable_baselines3.common.callbacks import CallbackList
-
-    from hydrorl.training.algorithm import user_callbacks
-    from hydrorl.training.recorder import stop_reason
-
     db = Database(url)
     with db.read() as session:
         agent = session.get(models.Agent, agent_id)
@@ -213,18 +207,33 @@ def train_agent(url: str, agent_id: int) -> int:
             return 2
         run = agent.run
         settings = TrainingSettings.from_run(run.settings)
-        problem = load_problem(session, run.forecast)
-        volumes = start_volumes(session, run)
         run_id, index, seed, checkpoint = run.id, agent.index, agent.seed, agent.checkpoint_path
         best_share = agent.best_validation
-    torch.set_num_threads(_threads(settings))
     started = claim(db, models.Agent, agent_id)
     if not started:
         return 3  # someone else owns it, or it was stopped before it began
-    reporter = _Reporter(db, agent_id, lambda: stop_reason(db, agent_id, run_id, parent_pid))
-    reporter.show("starting")
+
+    def stop() -> str | None:
+        from hydrorl.training.recorder import stop_reason  # (imports SB3: after the claim)
+
+        return stop_reason(db, agent_id, run_id, parent_pid)
+
+    reporter = _Reporter(db, agent_id, stop)
+    # Claimed first, then the seconds of loading (longer on a busy machine): the row says so.
+    reporter.show("starting: loading the forecast and the learning libraries")
     try:
         with Heartbeat(db, models.Agent, agent_id):
+            with db.read() as session:
+                run_row = session.get(models.ProjectRun, run_id)
+                assert run_row is not None
+                problem = load_problem(session, run_row.forecast)
+                volumes = start_volumes(session, run_row)
+            import torch
+            from stable_baselines3.common.callbacks import CallbackList
+
+            from hydrorl.training.algorithm import user_callbacks
+
+            torch.set_num_threads(_threads(settings))
             stop_reason_text = None
             recorder = None
             try:
