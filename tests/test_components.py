@@ -179,10 +179,21 @@ def test_the_launcher_starts_stops_and_evaluates(demo: hydrorl.Workbench) -> Non
     browser = EpisodeBrowser(demo)
     assert browser.run_id == int(evaluation["id"])
     assert browser.scenario == "S01"
-    assert browser._table.object["scenario"].tolist() == ["S01", "S02"]
+    assert browser._table.object["scenario"].tolist() == ["S01", "S02", "mean"]
     browser.scenario = "S02"
-    layout = browser._plots.object
-    assert len(layout) == 4
+    # One panel per reservoir (between its limits) and per station (with the spill of the
+    # reservoir it draws from: no spill panel of its own), then price, inflow and revenue.
+    titles = [f.title.text for f in _figures(browser._plots.object)]
+    assert titles[:6] == [
+        "Hoegfjell volume (Mm³), 40–900",
+        "Midtvatn volume (Mm³), 5–60",
+        "Nedrevatn volume (Mm³), 1–12",
+        "Hoegfjell PS discharge (m³/s, daily)",  # a year of steps: the flows as daily means
+        "Midtvatn PS discharge (m³/s, daily)",
+        "Nedrevatn PS discharge (m³/s, daily)",
+    ]
+    assert titles[6:8] == ["Price (EUR/MWh)", "Inflow (m³/s)"]
+    assert len(titles) == 9 and titles[8].startswith("Revenue (kEUR/day), ")
     app = WorkbenchApp(demo)
     app.launcher.run_id = run_id
     assert app.monitor.run_id == run_id
@@ -197,18 +208,10 @@ def test_bad_settings_are_shown_not_raised(demo: hydrorl.Workbench, tmp_path: Pa
     assert demo.runs().empty
 
 
-def test_smoothing_continues_across_refreshes() -> None:
-    from hydrorl.ui.monitor import smooth
+def _figures(layout) -> list:  # noqa: ANN001
+    import holoviews as hv
 
-    values = np.random.default_rng(0).normal(size=200)
-    expected, last = [], None
-    for v in values:  # the definition, one point at a time
-        last = v if last is None else 0.2 * v + 0.8 * last
-        expected.append(last)
-    whole = smooth(values, None, 0.2)
-    first = smooth(values[:50], None, 0.2)
-    assert np.allclose(whole, expected)
-    assert np.allclose(np.r_[first, smooth(values[50:], first[-1], 0.2)], expected)
+    return [child[0] for child in hv.render(layout).children]
 
 
 def test_a_long_run_opens_from_one_point_in_k(demo: hydrorl.Workbench) -> None:

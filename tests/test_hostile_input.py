@@ -326,7 +326,7 @@ def test_the_episode_browser_shows_scenarios_as_text(wb: hydrorl.Workbench) -> N
     browser = EpisodeBrowser(wb)
     assert browser.run_id == 2 and browser.scenario == f"s0 {EVIL}"
     shown = render(browser)
-    assert f"s1 {EVIL}" in shown and f"bound: Top {EVIL}" in shown
+    assert f"s1 {EVIL}" in shown and f"Bound (perfect foresight): Top {EVIL} volume (Mm³)" in shown
 
 
 def test_the_whole_workbench_shows_hostile_text_as_text(wb: hydrorl.Workbench) -> None:
