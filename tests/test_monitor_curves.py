@@ -20,8 +20,9 @@ from bokeh.models import GlyphRenderer, HoverTool
 import hydrorl
 from hydrorl.db import bulk, models
 from hydrorl.ui import TrainingMonitor
+from hydrorl.ui.curves import smooth
 from hydrorl.ui.downsample import minmax_indices, robust_range
-from hydrorl.ui.monitor import PLOT_HEIGHT, smooth
+from hydrorl.ui.monitor import PLOT_HEIGHT
 from tests.conftest import long_forecast
 
 SHARE, SDP = "validation/share_of_bound", "reference/sdp_share_of_bound"
