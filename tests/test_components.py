@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from bokeh.document import Document
 
 import hydrorl
 from hydrorl.db import bulk, models
 from hydrorl.ui import EpisodeBrowser, ForecastUpload, RunLauncher, TrainingMonitor, WorkbenchApp
+from hydrorl.ui.agent_table import eta_text
 from tests.conftest import TINY_TRAINING, long_forecast
 
 TINY = TINY_TRAINING
@@ -214,6 +216,53 @@ def _figures(layout) -> list:  # noqa: ANN001
     return [child[0] for child in hv.render(layout).children]
 
 
+def test_the_agents_table_shows_phase_progress_and_the_measured_eta(
+    demo: hydrorl.Workbench,
+) -> None:
+    def create(session) -> tuple[int, list[int]]:  # noqa: ANN001
+        return _running_run(session, agents=3, timesteps=10_000)
+
+    run_id, data_ids = demo.database.run_write(create)
+
+    def phases(session) -> None:  # noqa: ANN001
+        preparing, learning, done = session.get(models.ProjectRun, run_id).agents
+        preparing.status_reason = "computing the water values, 40%"
+        preparing.timesteps_done = 0
+        learning.timesteps_done = 4000
+        done.status, done.timesteps_done = models.Status.COMPLETED, 10_100
+        done.best_validation = 0.8
+        # The learning agent's last minute: 3000 timesteps in 60 s, 50 per second.
+        bulk.insert_columns(
+            session,
+            models.TrainStepValue.__table__,
+            ("data_id", "timestep", "wall_time", "value"),
+            (np.full(2, data_ids[1]), np.array([1000, 4000]), np.array([1.8e9, 1.8e9 + 60]),
+             np.array([0.1, 0.2])),
+        )  # fmt: skip
+
+    demo.database.run_write(phases)
+    monitor = TrainingMonitor(demo, run_id=run_id)
+    table = monitor._agents_pane.object
+    assert table["phase"].tolist() == ["preparing", "learning", "completed"]
+    assert table["progress (%)"].tolist() == [0.0, 40.0, 100.0]  # capped: SB3 overshoots
+    # 6000 timesteps left at 50 per second; no rate measured yet while preparing.
+    assert table["ETA"].tolist() == ["—", "2 min 0 s", "—"]
+    assert table["reason"].tolist() == ["computing the water values, 40%", "", ""]
+    shown = monitor._agents_pane.get_root(Document()).text
+    assert "2 min 0 s" in shown and "—" in shown
+    assert "NaN" not in shown and "None" not in shown and "nan" not in shown
+    monitor.stop()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(float("nan"), "—"), (None, "—"), (0.4, "0 s"), (59.6, "1 min 0 s"), (200, "3 min 20 s"),
+     (7500, "2 h 05 min")],
+)  # fmt: skip
+def test_the_eta_reads_in_hours_minutes_and_seconds(seconds: float | None, text: str) -> None:
+    assert eta_text(seconds) == text
+
+
 def test_a_long_run_opens_from_one_point_in_k(demo: hydrorl.Workbench) -> None:
     def create(session) -> tuple[int, list[int]]:  # noqa: ANN001
         return _running_run(session, agents=2, timesteps=10**6)
@@ -304,8 +353,15 @@ def test_the_monitor_opens_on_validation_with_its_reference_lines(
     assert {"agent 0", "agent 1", "SDP benchmark", "planner"} <= set(labels)
     assert _axis_labels(monitor) == ("timesteps", "validation value (% of bound)")
     table = monitor._agents_pane.object
-    columns = list(table.columns)
-    assert columns.index("best validation (% of bound)") == columns.index("best peak reward") + 1
+    assert list(table.columns) == [
+        "agent",
+        "status",
+        "phase",
+        "progress (%)",
+        "ETA",
+        "best validation (% of bound)",
+        "reason",
+    ]
     assert table["best validation (% of bound)"].tolist()[0] == 60.0
     assert table["best validation (% of bound)"].isna().tolist() == [False, True]
 

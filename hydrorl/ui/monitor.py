@@ -29,6 +29,7 @@ from bokeh.palettes import Category10, Dark2
 from hydrorl.project import TrainingSettings
 from hydrorl.training import validation
 from hydrorl.training.recipe import IMITATION_EPOCHS
+from hydrorl.ui.agent_table import UNKNOWN, agent_table
 from hydrorl.ui.curves import (
     DRAWN_COLUMNS,
     EPOCH_SERIES,
@@ -147,7 +148,7 @@ class TrainingMonitor(pn.viewable.Viewer):
         self._forecasts: dict[int, str] = {}
         self._note = ""
         self._agents_pane = pn.pane.DataFrame(
-            pd.DataFrame(), index=False, sizing_mode="stretch_width"
+            agent_table(pd.DataFrame()), index=False, na_rep=UNKNOWN, sizing_mode="stretch_width"
         )
         self._plot_pane = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=PLOT_HEIGHT)
         self._note_pane = pn.pane.Alert(
@@ -295,7 +296,7 @@ class TrainingMonitor(pn.viewable.Viewer):
             return self._received  # it switched to the run's default curve and read it all
         new, every = self._read(self.run_id, self.curves)
         agents = self.workbench.agents(self.run_id)
-        self._agents_pane.object = self._agent_table(agents)
+        self._agents_pane.object = agent_table(agents)
         statuses = dict(zip(agents["index"].astype(int), agents["status"], strict=True))
         rebuild = statuses != self.statuses
         self.statuses = statuses
@@ -583,29 +584,6 @@ class TrainingMonitor(pn.viewable.Viewer):
             empty = hv.Curve(pd.DataFrame({x: [], "value": []}), x, "value")
             return hv.Overlay([empty.opts(**common)])
         return hv.Overlay([layer.opts(**common) for layer in layers])
-
-    def _agent_table(self, agents: pd.DataFrame) -> pd.DataFrame:
-        if agents.empty:
-            return agents
-        now = pd.Timestamp.now("UTC").tz_localize(None)
-        elapsed = (now - pd.to_datetime(agents["started_at"])).dt.total_seconds()
-        done = pd.to_numeric(agents["timesteps_done"]).astype(float)
-        rate = done / elapsed.where(elapsed > 0)
-        left = (pd.to_numeric(agents["timesteps"]).astype(float) - done).clip(lower=0)
-        eta = (left / rate.where(rate > 0)).where(agents["status"] == "running")
-        return pd.DataFrame(
-            {
-                "agent": agents["index"],
-                "status": agents["status"],
-                "progress (%)": (100 * pd.to_numeric(agents["progress"])).round(1),
-                "ETA (s)": eta.round(0),
-                "best peak reward": pd.to_numeric(agents["best_peak_reward"]).round(2),
-                "best validation (% of bound)": (
-                    100 * pd.to_numeric(agents["best_validation"]).astype(float)
-                ).round(1),
-                "reason": agents["status_reason"],
-            }
-        )
 
     def _csv(self) -> io.StringIO:
         """Every stored point of the run (not only those drawn), with its smoothed value."""
