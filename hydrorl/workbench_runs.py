@@ -54,6 +54,8 @@ def _phase(status: str, reason: str | None) -> str:
     if status not in ("running", "stopping"):
         return status
     reason = reason or ""
+    if reason.startswith("starting"):
+        return "starting"
     if reason.startswith(("imitating", "validating after imitation")):
         return "imitating"
     if reason:
