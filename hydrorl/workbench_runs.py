@@ -48,6 +48,20 @@ class RunInfo:
 RATE_WINDOW_S = 60.0
 
 
+def _rate_points(session: Any, data_id: int) -> tuple[Any, Any, Any] | None:
+    """(last point, first point, last point a rate window before the last) of one curve, as
+    (timestep, wall_time) rows, through the (data_id, id) index; None if it has no point."""
+    v = models.TrainStepValue
+    points = sa.select(v.timestep, v.wall_time).where(v.data_id == data_id)
+    last = session.execute(points.order_by(v.id.desc()).limit(1)).first()
+    if last is None:
+        return None
+    first = session.execute(points.order_by(v.id).limit(1)).first()
+    window = points.where(v.wall_time <= last.wall_time - RATE_WINDOW_S)
+    before = session.execute(window.order_by(v.id.desc()).limit(1)).first()
+    return last, first, before or first
+
+
 def _phase(status: str, reason: str | None) -> str:
     """What an agent is doing, from its status and reason: queued, starting, preparing (water
     values, forecast, validation references), imitating, learning, or its final status."""
@@ -226,37 +240,30 @@ class RunVerbs:
 
     def _etas(self, agents: pd.DataFrame, target: int | None) -> pd.Series:
         """Seconds left per agent while it learns, from its measured rate: the timesteps of its
-        reward curve over its last minute or more (validations and checkpoints included); NaN
-        where no rate is measured yet (start-up, imitation) or it is not learning."""
+        learning curves (rewards, losses: whatever it recorded last) over its last minute or
+        more, validations and checkpoints included; NaN where no rate is measured yet (start-up,
+        imitation, the first rollout) or it is not learning."""
         eta = pd.Series(np.nan, index=agents.index, dtype=float)
         learning = agents["phase"] == "learning"
         if not target or not learning.any():
             return eta
-        d, v = models.TrainStepData, models.TrainStepValue
+        d = models.TrainStepData
+        other = sa.or_(*[d.name.startswith(p) for p in ("imitation/", "validation/", "reference/")])
         with self.database.read() as session:
             for i, agent_id in agents.loc[learning, "id"].items():
-                data_id = session.scalar(
-                    sa.select(d.id).where(d.agent_id == int(agent_id), d.name == "episode_reward")
-                )
-                if data_id is None:
+                ids = session.scalars(sa.select(d.id).where(d.agent_id == int(agent_id), ~other))
+                rows = [_rate_points(session, data_id) for data_id in ids]
+                found = [r for r in rows if r is not None]
+                if not found:
                     continue
-                points = sa.select(v.timestep, v.wall_time).where(v.data_id == data_id)
-                last = session.execute(points.order_by(v.id.desc()).limit(1)).first()
-                if last is None:
-                    continue
-                earlier = (
-                    session.execute(
-                        points.where(v.wall_time <= last.wall_time - RATE_WINDOW_S)
-                        .order_by(v.id.desc())
-                        .limit(1)
-                    ).first()
-                    or session.execute(points.order_by(v.id).limit(1)).first()
+                last = max((r[0] for r in found), key=lambda p: p.wall_time)
+                earlier = max(
+                    (p for r in found for p in r if p.wall_time <= last.wall_time - RATE_WINDOW_S),
+                    key=lambda p: p.wall_time,
+                    default=min((r[1] for r in found), key=lambda p: p.wall_time),
                 )
-                assert earlier is not None
-                seconds, steps = (
-                    last.wall_time - earlier.wall_time,
-                    last.timestep - earlier.timestep,
-                )
+                seconds = last.wall_time - earlier.wall_time
+                steps = last.timestep - earlier.timestep
                 if seconds > 0 and steps > 0:
                     done = max(float(agents.at[i, "timesteps_done"] or 0), float(last.timestep))
                     eta.at[i] = max(target - done, 0.0) / (steps / seconds)

@@ -122,7 +122,8 @@ def _eta_comes_from_the_measured_rate(wb: hydrorl.Workbench, run_id: int) -> Non
             data = session.scalars(
                 sa.select(d).where(d.agent_id == agent.id, d.name == "episode_reward")
             ).one()
-            session.execute(sa.delete(v).where(v.data_id == data.id))
+            every = sa.select(d.id).where(d.agent_id == agent.id)  # its losses too
+            session.execute(sa.delete(v).where(v.data_id.in_(every)))
             for timestep, wall in points:
                 session.add(v(data_id=data.id, timestep=timestep, wall_time=wall, value=0.0))
 
