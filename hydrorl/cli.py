@@ -170,6 +170,7 @@ def _run(args: argparse.Namespace) -> None:
             result = wb.setup_demo(seed=args.seed, scenarios=args.scenarios, years=args.years)
             made = ", ".join(result["created"]) or "nothing (it was there already)"
             print(f"Created: {made}")
+            print(f"Forecast: {result['note']}")
             print(wb.summary())
         elif args.command == "dashboard":
             _serve(wb, args)

@@ -75,6 +75,21 @@ def check_demo_arguments(*, seed: int, scenarios: int, years: int, step_hours: i
         )
 
 
+def count(number: int, noun: str) -> str:
+    """``count(1, "year")`` is "1 year", ``count(5, "year")`` "5 years"."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def demo_description(*, seed: int, scenarios: int, years: int) -> str:
+    """What a generated demo forecast says of itself (its stored description)."""
+    return f"demo forecast (seed {seed}, {count(scenarios, 'scenario')}, {count(years, 'year')})"
+
+
+def legacy_description(*, seed: int, scenarios: int, years: int) -> str:
+    """The description earlier versions stored ("1 years"): the same forecast."""
+    return f"demo forecast (seed {seed}, {scenarios} scenarios, {years} years)"
+
+
 def demo_forecast(
     *,
     seed: int = 0,
@@ -137,7 +152,7 @@ def demo_forecast(
         step=pd.Timedelta(hours=step_hours),
         price_eur_mwh=price,
         inflow_m3s=inflow,
-        source_name=f"demo forecast (seed {seed}, {scenarios} scenarios, {years} years)",
+        source_name=demo_description(seed=seed, scenarios=scenarios, years=years),
         source_format="generated",
         content_hash=digest.hexdigest(),
     )

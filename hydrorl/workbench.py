@@ -23,7 +23,7 @@ from hydrorl.db import forecasts as forecast_store
 from hydrorl.db import projects as project_store
 from hydrorl.db import systems as system_store
 from hydrorl.db.problems import load_problem
-from hydrorl.errors import NotFoundError
+from hydrorl.errors import AlreadyExistsError, NotFoundError
 from hydrorl.forecast import ForecastTable, read_forecast
 from hydrorl.physics import Problem
 from hydrorl.project import TrainingSettings
@@ -352,15 +352,33 @@ class Workbench(RunVerbs):
     def setup_demo(self, *, seed: int = 0, scenarios: int = 20, years: int = 5) -> dict[str, Any]:
         """Create the demo system, forecast and project where missing; say what is there.
 
+        The forecast is the one these settings generate: ``"Demo forecast"`` when that one was
+        made with them (or does not exist yet), else a forecast named after the settings
+        (``"Demo forecast (seed 0, 4 scenarios, 1 year)"``), created beside it. So a small
+        ``setup_demo(scenarios=4, years=1)`` on a database that holds the full demo gets the
+        small one, never silently the 20 x 5-year one. ``result["note"]`` says which it uses.
+
         The arguments are checked before anything is written, and what is missing is
         written in one transaction: a failure (or Ctrl-C) midway leaves no half demo.
         """
         demo.check_demo_arguments(seed=seed, scenarios=scenarios, years=years)
+        wanted = demo.demo_description(seed=seed, scenarios=scenarios, years=years)
+        same = {wanted, demo.legacy_description(seed=seed, scenarios=scenarios, years=years)}
+        variant = f"{demo.DEMO_FORECAST_NAME} ({wanted.removeprefix('demo forecast (')}"
+
+        def forecast_name(existing: dict[str, str]) -> str:
+            base = existing.get(demo.DEMO_FORECAST_NAME)
+            return demo.DEMO_FORECAST_NAME if base is None or base in same else variant
+
+        def existing_forecasts() -> dict[str, str]:
+            if demo.DEMO_SYSTEM_NAME not in set(self.systems()["name"]):
+                return {}
+            frame = self.forecasts(demo.DEMO_SYSTEM_NAME)
+            return dict(zip(frame["name"], frame["description"].fillna(""), strict=True))
+
         table = None
-        have_forecast = demo.DEMO_SYSTEM_NAME in set(self.systems()["name"]) and (
-            demo.DEMO_FORECAST_NAME in set(self.forecasts(demo.DEMO_SYSTEM_NAME)["name"])
-        )
-        if not have_forecast:
+        before = existing_forecasts()
+        if forecast_name(before) not in before:
             # Generated before the write transaction: other writers wait on it.
             table = demo.demo_forecast(seed=seed, scenarios=scenarios, years=years)
         created = []
@@ -371,18 +389,28 @@ class Workbench(RunVerbs):
                 system_row = system_store.add_system(session, demo.demo_system())
                 created.append("system")
             forecasts = forecast_store.list_forecasts(session, system_row)
-            if demo.DEMO_FORECAST_NAME not in set(forecasts["name"]):
+            existing = dict(
+                zip(forecasts["name"], forecasts["description"].fillna(""), strict=True)
+            )
+            name = forecast_name(existing)
+            if name not in existing:
                 if table is None:  # deleted since we looked
                     table = demo.demo_forecast(seed=seed, scenarios=scenarios, years=years)
                 forecast_store.add_forecast(
                     session,
                     system_row,
                     table,
-                    demo.DEMO_FORECAST_NAME,
+                    name,
                     description=table.source_name,
                     allow_duplicate=True,
                 )
                 created.append("forecast")
+            elif existing[name] not in same:
+                raise AlreadyExistsError(
+                    f"the forecast {name!r} is not the demo forecast of seed {seed}, "
+                    f"{scenarios} scenarios and {years} years ({existing[name]!r}): "
+                    f"rename or delete it"
+                )
             projects = project_store.list_projects(session, system_row)
             if demo.DEMO_PROJECT_NAME not in set(projects["name"]):
                 project_store.add_project(
@@ -393,10 +421,19 @@ class Workbench(RunVerbs):
                     "agents correcting the forecast planner on the demo river, learning as they go",
                 )
                 created.append("project")
+        forecast = self.forecast(name, demo.DEMO_SYSTEM_NAME)
+        note = (
+            f"using {name!r}: {demo.count(len(forecast.scenario_names), 'scenario')} x "
+            f"{demo.count(years, 'year')} "
+            f"of {_step_text(forecast.step)} steps (seed {seed})"
+        )
+        if name != demo.DEMO_FORECAST_NAME:
+            note += f"; {demo.DEMO_FORECAST_NAME!r} holds {before[demo.DEMO_FORECAST_NAME]}"
         return {
             "created": created,
+            "note": note,
             "system": self.system(demo.DEMO_SYSTEM_NAME),
-            "forecast": self.forecast(demo.DEMO_FORECAST_NAME, demo.DEMO_SYSTEM_NAME),
+            "forecast": forecast,
             "project": self.project(demo.DEMO_PROJECT_NAME, demo.DEMO_SYSTEM_NAME),
         }
 

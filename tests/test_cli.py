@@ -30,6 +30,7 @@ def test_demo_then_info(tmp_path: Path) -> None:
     done = hydrorl("--db", str(db), "demo", "--scenarios", "2", "--years", "1")
     assert done.returncode == 0, done.stderr
     assert "Created: system, forecast, project" in done.stdout
+    assert "Forecast: using 'Demo forecast': 2 scenarios x 1 year of 3h steps" in done.stdout
     assert "forecast 'Demo forecast': 2 scenarios x 2920 steps of 3h" in done.stdout
     info = hydrorl("--db", str(db), "info")
     assert info.returncode == 0 and "system 'Demo river': 3 reservoirs" in info.stdout

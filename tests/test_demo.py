@@ -92,3 +92,28 @@ def test_setup_demo_is_complete_and_idempotent(wb: hydrorl.Workbench) -> None:
     expected = demo_forecast(scenarios=3, years=1)
     np.testing.assert_array_equal(stored.price_eur_mwh, expected.price_eur_mwh)
     assert "Demo river" in wb.summary()
+
+
+def test_setup_demo_with_other_settings_gets_its_own_forecast(wb: hydrorl.Workbench) -> None:
+    """A small tour on a database holding a bigger demo gets the small forecast it asked for."""
+    full = wb.setup_demo(scenarios=3, years=2)
+    assert full["forecast"].name == "Demo forecast"
+    small = wb.setup_demo(scenarios=2, years=1)
+    assert small["created"] == ["forecast"]
+    assert small["forecast"].name == "Demo forecast (seed 0, 2 scenarios, 1 year)"
+    assert small["forecast"].scenario_names == ("S01", "S02")
+    assert "2 scenarios x 1 year of" in small["note"]
+    assert "3 scenarios, 2 years" in small["note"]  # and says what the plain demo holds
+    again = wb.setup_demo(scenarios=3, years=2)
+    assert again["created"] == [] and again["forecast"].name == "Demo forecast"
+    assert wb.setup_demo(scenarios=2, years=1)["created"] == []
+    assert len(wb.forecasts()) == 2 and len(wb.projects()) == 1
+
+
+def test_setup_demo_refuses_a_foreign_forecast_under_its_name(wb: hydrorl.Workbench) -> None:
+    wb.setup_demo(scenarios=3, years=1)
+    other = demo_forecast(scenarios=2, years=1, seed=5)
+    name = "Demo forecast (seed 0, 2 scenarios, 1 year)"
+    wb.upload_forecast("Demo river", other, name, allow_duplicate=True)
+    with pytest.raises(hydrorl.HydroRLError, match="not the demo forecast of seed 0"):
+        wb.setup_demo(scenarios=2, years=1)
