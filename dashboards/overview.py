@@ -7,9 +7,9 @@ HYDRORL_DATABASE_URL=sqlite:///x.db panel serve dashboards/overview.py
 import panel as pn
 
 import hydrorl
-from hydrorl.ui import ForecastExplorer
+from hydrorl.ui import ForecastExplorer, extension
 
-pn.extension()
+extension()  # served by panel serve itself: no CDN
 
 pn.template.FastListTemplate(
     title="HydroRL",

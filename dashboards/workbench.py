@@ -7,8 +7,8 @@ panel serve dashboards/workbench.py            # the same, by hand
 import panel as pn
 
 import hydrorl
-from hydrorl.ui import WorkbenchApp
+from hydrorl.ui import WorkbenchApp, extension
 
-pn.extension(notifications=False)
+extension(notifications=False)  # served by panel serve itself: no CDN
 
 pn.template.BootstrapTemplate(title="HydroRL", main=[WorkbenchApp(hydrorl.connect())]).servable()

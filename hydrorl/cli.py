@@ -172,6 +172,9 @@ def _run(args: argparse.Namespace) -> None:
             print(f"Created: {made}")
             print(f"Forecast: {result['note']}")
             print(wb.summary())
+            from hydrorl.voila import install_voila_template  # the dashboards' Voila template
+
+            install_voila_template()
         elif args.command == "dashboard":
             _serve(wb, args)
         elif args.command == "info":
@@ -246,11 +249,11 @@ def _one_line(text: str) -> str:
 def _serve(wb: Workbench, args: argparse.Namespace) -> None:
     import panel as pn
 
-    from hydrorl.ui import WorkbenchApp
+    from hydrorl.ui import WorkbenchApp, extension
     from hydrorl.workbench import connect
 
     url = wb.url
-    pn.extension(notifications=False)
+    extension(notifications=False)
     print(
         f"Serving the HydroRL workbench on http://{args.address}:{args.port}/ ({url})", flush=True
     )

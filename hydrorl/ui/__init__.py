@@ -5,6 +5,7 @@ from hydrorl.ui.episodes import EpisodeBrowser
 from hydrorl.ui.forecast_explorer import ForecastExplorer
 from hydrorl.ui.launcher import RunLauncher
 from hydrorl.ui.monitor import TrainingMonitor
+from hydrorl.ui.resources import extension
 from hydrorl.ui.upload import ForecastUpload
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "RunLauncher",
     "TrainingMonitor",
     "WorkbenchApp",
+    "extension",
 ]
