@@ -249,6 +249,9 @@ KNOWN_OFFLINE_CDN = ("https://cdn.holoviz.org/panel/", "https://cdn.jsdelivr.net
 
 def test_the_voila_dashboard_does_the_same(browser, served, tmp_path: Path) -> None:
     _, wb = served
+    from hydrorl.voila import install_voila_template
+
+    install_voila_template()  # the dashboard's template, as `hydrorl demo` installs it
     port = _free_port()
     env = {**os.environ, "HYDRORL_DATABASE_URL": wb.url}
     voila = _start(
