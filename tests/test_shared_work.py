@@ -162,3 +162,54 @@ def test_a_fresh_guided_agents_first_validation_is_its_planners_value(
         next(model.policy.action_net.parameters()).add_(1e-3)
     assert not plays_its_guide(model)  # once it learns, it is played
     assert not np.isclose(validation.score(model), played, rtol=1e-12, atol=0)
+
+
+def test_the_first_points_are_shown_before_the_learning_libraries_are_imported() -> None:
+    """What the user sees first (the reference lines, a fresh guided agent's first validation
+    point) needs no torch or SB3, whose import takes seconds on a busy machine: an agent
+    writes it first (checked in a fresh interpreter)."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from hydrorl.cases import small_case
+        from hydrorl.project import TrainingSettings
+        from hydrorl.training.recipe import MemorySink, Recipe
+
+        train = small_case(0).problem("training")
+        sink = MemorySink()
+        recipe = Recipe(TrainingSettings(validation_days=60, n_envs=2), train, None, 0, sink)
+        recipe.prepare_validation()
+        recipe.record_fresh()
+        print(sorted({name for name, _, _ in sink.points}))
+        print(sorted({"torch", "stable_baselines3"} & set(sys.modules)))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    names, heavy = done.stdout.splitlines()[-2:]
+    assert "validation/share_of_bound" in names and "reference/planner_share_of_bound" in names
+    assert heavy == "[]"
+
+
+def test_a_first_point_recorded_early_is_not_recorded_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hydrorl.cases import small_case
+    from hydrorl.project import TrainingSettings
+    from hydrorl.training.algorithm import build_model
+    from hydrorl.training.recipe import MemorySink, Recipe
+
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))
+    train = small_case(0).problem("training")
+    settings = TrainingSettings(validation_days=60, n_envs=2)
+    sink = MemorySink()
+    recipe = Recipe(settings, train, None, 0, sink)
+    recipe.prepare_validation()
+    recipe.record_fresh()
+    assert sink.best_policy is None  # no model yet: kept once it is built
+    model = build_model(settings, recipe.environment(), 0)
+    recipe.validate(model, fresh=True)
+    values = sink.curves()["validation/value_eur"]
+    assert values.shape == (1, 2) and values[0, 0] == 0
+    assert recipe.validation is not None and values[0, 1] == recipe.validation.planner_eur
+    assert sink.best_policy is not None and sink.best_share == recipe.validation.share(values[0, 1])

@@ -24,6 +24,7 @@ from hydrorl.project import IMITATING, TrainingSettings
 
 if TYPE_CHECKING:
     from hydrorl.baselines.sdp import WaterValues
+    from hydrorl.training.points import PointWriter
 
 
 def run_folder(url: str, run_id: int) -> Path:
@@ -214,7 +215,7 @@ def train_agent(url: str, agent_id: int) -> int:
         return 3  # someone else owns it, or it was stopped before it began
 
     def stop() -> str | None:
-        from hydrorl.training.recorder import stop_reason  # (imports SB3: after the claim)
+        from hydrorl.training.points import stop_reason
 
         return stop_reason(db, agent_id, run_id, parent_pid)
 
@@ -228,12 +229,6 @@ def train_agent(url: str, agent_id: int) -> int:
                 assert run_row is not None
                 problem = load_problem(session, run_row.forecast)
                 volumes = start_volumes(session, run_row)
-            import torch
-            from stable_baselines3.common.callbacks import CallbackList
-
-            from hydrorl.training.algorithm import user_callbacks
-
-            torch.set_num_threads(_threads(settings))
             stop_reason_text = None
             recorder = None
             try:
@@ -244,6 +239,10 @@ def train_agent(url: str, agent_id: int) -> int:
             except _Stopped as stopped:  # what was done is checkpointed: a resume goes on
                 stop_reason_text = stopped.reason
             if stop_reason_text is None:
+                from stable_baselines3.common.callbacks import CallbackList
+
+                from hydrorl.training.algorithm import user_callbacks
+
                 assert recorder is not None
                 recorder.init_callback(model)  # (learn does it again; imitation may use it all)
                 remaining = settings.timesteps - int(model.num_timesteps)
@@ -288,15 +287,34 @@ def _prepare(
 ) -> tuple[Any, Any, Any, Any]:
     """Everything before reinforcement learning (water values, validation, model, imitation),
     its progress shown as the agent's status reason and its points as curves; raises _Stopped
-    when a stop is asked for meanwhile (after the last imitation pass was checkpointed)."""
-    from hydrorl.training.algorithm import build_model, load_model
-    from hydrorl.training.imitation import Demonstrations
-    from hydrorl.training.recipe import ACTOR_LOSS, CRITIC_LOSS, ImitationState, Recipe
-    from hydrorl.training.recorder import Recorder
+    when a stop is asked for meanwhile (after the last imitation pass was checkpointed).
+
+    The reference lines and a fresh guided agent's first validation point (its planner's
+    value) are written before the learning libraries are even imported: they are what the
+    user sees first."""
+    from hydrorl.training.points import PointWriter
+    from hydrorl.training.recipe import Recipe
 
     folder = run_folder(url, run_id) / f"agent-{index}"
-    sink = _DatabaseSink(db, agent_id, folder, reporter, run_folder(url, run_id))
+    points = PointWriter(db, agent_id)
+    sink = _DatabaseSink(db, agent_id, folder, reporter, run_folder(url, run_id), points)
+    resumed = bool(checkpoint and Path(checkpoint).exists())
+    if not resumed:
+        _forget_after(db, agent_id, -1)  # a restart from scratch drops earlier points
     recipe = Recipe(settings, problem, volumes, seed, sink, best_share=best_share, index=index)
+    recipe.prepare_validation()
+    if not resumed:
+        recipe.record_fresh()
+
+    import torch
+
+    from hydrorl.training.algorithm import build_model, load_model
+    from hydrorl.training.imitation import Demonstrations
+    from hydrorl.training.recipe import ACTOR_LOSS, CRITIC_LOSS, ImitationState
+    from hydrorl.training.recorder import Recorder
+
+    torch.set_num_threads(_threads(settings))
+    sink.status("building the agent's environment and model")
     env = recipe.environment()
     recorder = Recorder(
         db,
@@ -307,9 +325,9 @@ def _prepare(
         checkpoint_seconds=settings.checkpoint_seconds,
         parent_pid=parent_pid,
         best_by_peak=settings.validation_scenarios <= 0,
+        points=points,
     )
     sink.recorder = recorder
-    resumed = bool(checkpoint and Path(checkpoint).exists())
     if resumed:
         assert checkpoint is not None
         model = load_model(settings, checkpoint, env)
@@ -320,10 +338,8 @@ def _prepare(
         shown = Demonstrations.load(demos) if demos.exists() else None
     else:
         model = build_model(settings, env, seed)
-        _forget_after(db, agent_id, -1)  # a restart from scratch drops earlier points
         state, shown = ImitationState(), None
     recipe.spec.attach(model)  # every checkpoint carries what the agent observes
-    recipe.prepare_validation()
     if not resumed:
         recipe.validate(model, fresh=True)  # the first point: what the fresh policy is worth
     shown = recipe.imitate(model, state, shown)
@@ -343,11 +359,17 @@ class _DatabaseSink:
     curve points and checkpoints of the agent, the references shared in the run's folder."""
 
     def __init__(
-        self, db: Database, agent_id: int, folder: Path, reporter: _Reporter, run: Path
+        self,
+        db: Database,
+        agent_id: int,
+        folder: Path,
+        reporter: _Reporter,
+        run: Path,
+        points: PointWriter,
     ) -> None:
         self.db, self.agent_id, self.folder, self.reporter = db, agent_id, folder, reporter
-        self.run = run
-        self.recorder: Any = None
+        self.run, self.points = run, points
+        self.recorder: Any = None  # once the model is built
 
     def status(self, text: str) -> None:
         if text:
@@ -357,10 +379,13 @@ class _DatabaseSink:
             self.reporter.show("")
 
     def record(self, name: str, timestep: int, value: float) -> None:
-        self.recorder.record_at(name, timestep, value)
+        self.points.add(name, timestep, value)
 
     def flush(self) -> None:
-        self.recorder.flush()
+        if self.recorder is None:
+            self.points.flush()
+        else:  # with the agent's timesteps and best peak
+            self.recorder.flush()
 
     def save_last(self, model: Any, state: Any, shown: Any) -> None:
         from hydrorl.training.recorder import save_atomically

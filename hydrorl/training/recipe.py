@@ -24,6 +24,7 @@ keeps them in memory (benchmarks, tests, notebooks without a workbench).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -187,7 +188,12 @@ class Recipe:
         self.potential, self.marginal = water_value_functions(settings, problem, values=self.values)
         self.validation: val.Validation | None = None
         self.best_share = best_share
-        self.expected = self.expected_of(self.learning)
+        self._fresh_value: float | None = None  # recorded before the model was built
+
+    @functools.cached_property
+    def expected(self) -> Any:
+        """The forecast features of the scenarios learnt on (seconds: computed when needed)."""
+        return self.expected_of(self.learning)
 
     def _bound_piece(self, episodes: Problem, s: int) -> Piece:
         n = episodes.n_scenarios
@@ -264,10 +270,11 @@ class Recipe:
             self.sink.status("validation: the SDP benchmark of the held-aside scenarios")
             return val.sdp_eur(episodes, values, self.start_volumes)
 
-        pieces = [Piece("sdp", "the SDP benchmark", sdp)]
         n = episodes.n_scenarios
+        pieces = []  # the longest first: two agents start on different planners
         if self.forecaster is not None:  # the forecast planner: guide, teacher, yardstick
             pieces += [self._planner_piece(episodes, s) for s in range(n)]
+        pieces.append(Piece("sdp", "the SDP benchmark", sdp))
         found = self.shared.get(pieces)
         planner = [found[f"planner-{s}"] for s in range(n) if f"planner-{s}" in found]
         self.validation = val.Validation(
@@ -308,25 +315,39 @@ class Recipe:
         for name, value in self.validation.reference_points().items():
             self.sink.record(name, timestep, value)
 
+    def record_fresh(self) -> None:
+        """Record a fresh guided agent's first validation point before its model is built: with
+        its corrections all zero it plays its planner, whose value on the episodes is known."""
+        v = self.validation
+        if v is None or v.planner_eur is None or not self.settings.guided:
+            return
+        for name, point in v.points(v.planner_eur).items():
+            self.sink.record(name, 0, point)
+        self.sink.flush()
+        self._fresh_value = v.planner_eur
+
     def validate(self, model: Any, *, fresh: bool = False) -> float | None:
         """Score the policy on the validation episodes, record it, keep it if it is the best.
 
         A ``fresh`` guided agent whose corrections are all zero plays its planner: its value is
-        the planner's on the same episodes, already computed, so it is not played again.
+        the planner's on the same episodes, already computed, so it is not played again (nor
+        recorded again if :meth:`record_fresh` did).
         """
         if self.validation is None:
             return None
         from hydrorl.training.algorithm import plays_its_guide
 
         planner = self.validation.planner_eur
-        if fresh and planner is not None and self.settings.guided and plays_its_guide(model):
-            value = planner
-        else:
-            value = self.validation.score(model)
-        share = self.validation.share(value)
         timestep = int(model.num_timesteps)
-        for name, point in self.validation.points(value).items():
-            self.sink.record(name, timestep, point)
+        plays_planner = (
+            fresh and planner is not None and self.settings.guided and plays_its_guide(model)
+        )
+        value = planner if plays_planner else self.validation.score(model)
+        assert value is not None
+        if not (plays_planner and timestep == 0 and self._fresh_value is not None):
+            for name, point in self.validation.points(value).items():
+                self.sink.record(name, timestep, point)
+        share = self.validation.share(value)
         if self.best_share is None or share > self.best_share:
             self.best_share = share
             self.sink.save_best(model, share)

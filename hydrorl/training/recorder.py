@@ -19,17 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from stable_baselines3.common.callbacks import BaseCallback
 
-from hydrorl.db import Database, bulk, models
-from hydrorl.db.models import Status, utcnow
-from hydrorl.training.validation import UNITS as VALIDATION_UNITS
+from hydrorl.db import Database, models
+from hydrorl.training.points import UNITS, PointWriter, stop_reason
 
-#: Units of the curves HydroRL records itself.
-UNITS = {
-    "episode_reward": "",
-    "episode_value_eur": "EUR",
-    "episode_revenue_eur": "EUR",
-    **VALIDATION_UNITS,
-}
+__all__ = ["UNITS", "Recorder", "save_atomically", "stop_reason"]
 PEAK_WINDOW = 10
 
 
@@ -56,6 +49,7 @@ class Recorder(BaseCallback):
         checkpoint_seconds: float = 30.0,
         parent_pid: int | None = None,
         best_by_peak: bool = True,
+        points: PointWriter | None = None,
     ) -> None:
         super().__init__()
         self.db, self.agent_id, self.run_id = db, agent_id, run_id
@@ -69,8 +63,8 @@ class Recorder(BaseCallback):
         self.stop_reason: str | None = None
         #: Whether the best checkpoint is the best peak training reward (else validation keeps it).
         self.best_by_peak = best_by_peak
-        self._data_ids: dict[str, int] | None = None
-        self._buffer: list[tuple[str, int, float, float]] = []
+        #: The points on their way (``points``: a writer the agent wrote through before).
+        self.points = PointWriter(db, agent_id) if points is None else points
         self._recent: deque[float] = deque(maxlen=PEAK_WINDOW)
         self.best_peak: float | None = None
         self._best_dirty = False
@@ -92,12 +86,7 @@ class Recorder(BaseCallback):
 
     def _load(self) -> None:
         def load(session: Session) -> None:
-            rows = session.execute(
-                sa.select(models.TrainStepData.name, models.TrainStepData.id).where(
-                    models.TrainStepData.agent_id == self.agent_id
-                )
-            ).all()
-            self._data_ids = dict(rows)
+            self.points.load(session)
             agent = session.get(models.Agent, self.agent_id)
             self.best_peak = agent.best_peak_reward if agent else None
 
@@ -150,55 +139,17 @@ class Recorder(BaseCallback):
     # ------------------------------------------------------------------ database
 
     def _record(self, name: str, value: float) -> None:
-        self._buffer.append((name, int(self.num_timesteps), time.time(), value))
+        self.points.add(name, int(self.num_timesteps), value)
 
     def record_at(self, name: str, timestep: int, value: float) -> None:
         """Buffer a point of a curve whose x is not the learner's timestep count (imitation)."""
-        self._buffer.append((name, int(timestep), time.time(), float(value)))
+        self.points.add(name, timestep, value)
 
     def flush(self) -> None:
         """Write buffered curve points, the timestep count and the best peak in one transaction."""
-        if self._data_ids is None:
-            self._load()
-        assert self._data_ids is not None
-        points, self._buffer = self._buffer, []
-
-        def write(session: Session) -> None:
-            assert self._data_ids is not None
-            for name in {p[0] for p in points} - set(self._data_ids):
-                data = models.TrainStepData(
-                    agent_id=self.agent_id, name=name, unit=UNITS.get(name, "")
-                )
-                session.add(data)
-                session.flush()
-                self._data_ids[name] = data.id
-            if points:
-                bulk.insert_columns(
-                    session,
-                    models.TrainStepValue.__table__,  # type: ignore[arg-type]
-                    ("data_id", "timestep", "wall_time", "value"),
-                    (
-                        np.array([self._data_ids[p[0]] for p in points]),
-                        np.array([p[1] for p in points]),
-                        np.array([p[2] for p in points]),
-                        np.array([p[3] for p in points]),
-                    ),
-                )
-            session.execute(
-                sa.update(models.Agent)
-                .where(models.Agent.id == self.agent_id)
-                .values(timesteps_done=int(self.num_timesteps), best_peak_reward=self.best_peak)
-            )
-
-        try:
-            self.db.run_write(write)
-        except Exception:
-            assert self._data_ids is not None
-            self._data_ids = {
-                k: v for k, v in self._data_ids.items() if k not in {p[0] for p in points}
-            }
-            self._buffer = points + self._buffer  # kept for the next try
-            raise
+        if not self.points.loaded:
+            self._load()  # (the best peak of a resumed agent is not overwritten with None)
+        self.points.flush(timesteps_done=int(self.num_timesteps), best_peak_reward=self.best_peak)
 
     def checkpoint(self) -> None:
         """Save the last model atomically and record where it is (with the points before it)."""
@@ -218,36 +169,3 @@ class Recorder(BaseCallback):
     def stop_requested(self) -> str | None:
         """Why the agent must stop (asked to, the run ended, the supervisor gone), or None."""
         return stop_reason(self.db, self.agent_id, self.run_id, self._parent_pid)
-
-
-def stop_reason(db: Database, agent_id: int, run_id: int, parent_pid: int) -> str | None:
-    """Why agent ``agent_id`` must stop, or None: a stop asked for it (marked handled here),
-    its run no longer running, or its supervisor (process ``parent_pid``) gone."""
-    if os.getppid() != parent_pid:
-        return "the supervisor process is gone"
-    with db.read() as session:
-        pending = (
-            session.execute(
-                sa.select(models.AgentControl.id).where(
-                    models.AgentControl.agent_id == agent_id,
-                    models.AgentControl.handled_at.is_(None),
-                )
-            )
-            .scalars()
-            .all()
-        )
-        run_status = session.scalar(
-            sa.select(models.ProjectRun.status).where(models.ProjectRun.id == run_id)
-        )
-    if pending:
-        db.run_write(
-            lambda s: s.execute(
-                sa.update(models.AgentControl)
-                .where(models.AgentControl.id.in_(pending))
-                .values(handled_at=utcnow())
-            )
-        )
-        return "stop requested"
-    if run_status not in (Status.RUNNING, Status.QUEUED):
-        return f"the run is {run_status}"
-    return None
