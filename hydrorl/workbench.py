@@ -21,14 +21,15 @@ from hydrorl import demo
 from hydrorl.db import Database, models
 from hydrorl.db import forecasts as forecast_store
 from hydrorl.db import projects as project_store
+from hydrorl.db import runs as run_store
 from hydrorl.db import systems as system_store
 from hydrorl.db.problems import load_problem
-from hydrorl.errors import AlreadyExistsError, NotFoundError
+from hydrorl.errors import AlreadyExistsError, InUseError, NotFoundError
 from hydrorl.forecast import ForecastTable, read_forecast
 from hydrorl.physics import Problem
 from hydrorl.project import TrainingSettings
 from hydrorl.system import HydroSystem, PowerStation
-from hydrorl.workbench_runs import RunVerbs
+from hydrorl.workbench_runs import RunVerbs, key
 
 SystemSource: TypeAlias = HydroSystem | Mapping[str, Any] | str | Path
 ForecastSource: TypeAlias = str | Path | pd.DataFrame | ForecastTable | bytes
@@ -146,9 +147,22 @@ class Workbench(RunVerbs):
         return frame
 
     def delete_system(self, name: str | int, *, cascade: bool = False) -> None:
-        """Delete a system; with forecasts or projects only when ``cascade`` is true."""
-        with self.database.write() as session:
-            system_store.delete_system(session, name, cascade=cascade)
+        """Delete a system; with forecasts or projects only when ``cascade`` is true, which
+        deletes them too, with their runs and the runs' folders (refused, InUseError, nothing
+        deleted, while one of the runs is queued, running or stopping)."""
+        name = key(name)
+        if not cascade:
+            with self.database.write() as session:
+                system_store.delete_system(session, name, cascade=False)
+            return
+
+        def runs(session: Any) -> list[int]:
+            row = system_store.get_system(session, name)
+            return sorted(i for p in row.projects for i in run_store.runs_of_project(session, p))
+
+        self._delete_runs(
+            runs, lambda session: system_store.delete_system(session, name, cascade=True)
+        )
 
     # ------------------------------------------------------------------ forecasts
 
@@ -259,9 +273,58 @@ class Workbench(RunVerbs):
                 session.execute(stmt).all(), columns=list(stmt.selected_columns.keys())
             )
 
-    def delete_forecast(self, name: str | int, system: str | int | None = None) -> None:
-        with self.database.write() as session:
-            forecast_store.delete_forecast(session, self._forecast_row(session, name, system))
+    def rename_forecast(
+        self, forecast: str | int | ForecastInfo, name: str, system: str | int | None = None
+    ) -> ForecastInfo:
+        """Give a forecast another name; return it renamed.  Its runs keep pointing at it.
+
+        Raises NotFoundError for no such forecast, AlreadyExistsError when its system has a
+        forecast of that name, ForecastValidationError for a blank or too long name.
+        """
+        ref: str | int = key(forecast)
+        system = key(system)
+
+        def rename(session: Any) -> int:
+            row = self._forecast_row(session, ref, system)
+            forecast_store.rename_forecast(session, row, name)
+            return row.id
+
+        return self.forecast(self.database.run_write(rename))
+
+    def delete_forecast(
+        self,
+        name: str | int | ForecastInfo,
+        system: str | int | None = None,
+        *,
+        cascade: bool = False,
+    ) -> list[int]:
+        """Delete a forecast with its scenarios, values and (if no other forecast has it) its
+        upload; return the ids of the runs deleted with it.
+
+        A forecast that runs trained or were evaluated on is refused (InUseError naming the
+        runs, nothing deleted) unless ``cascade`` is true, which deletes those runs too, with
+        the evaluations of them and their folders, as :meth:`delete_run` does.  A queued,
+        running or stopping run is refused either way: stop it first.
+        """
+        ref: str | int = key(name)
+        system = key(system)
+
+        def runs(session: Any) -> list[int]:
+            return run_store.runs_on_forecast(session, self._forecast_row(session, ref, system))
+
+        def refuse(session: Any, ids: list[int]) -> None:
+            if ids and not cascade:
+                row = self._forecast_row(session, ref, system)
+                raise InUseError(
+                    f"forecast {row.name!r} is used by {len(ids)} run(s): "
+                    f"{run_store.run_list_text(session, ids)}; delete them first "
+                    f"(wb.delete_run) or pass cascade=True to delete them with it"
+                )
+
+        def delete(session: Any) -> None:
+            forecast_store.delete_forecast(session, self._forecast_row(session, ref, system))
+
+        return self._delete_runs(runs, delete, refuse=refuse)
 
     def _forecast_row(
         self, session: Any, name: str | int, system: str | int | None
@@ -342,10 +405,62 @@ class Workbench(RunVerbs):
             system_row = system_store.get_system(session, system) if system is not None else None
             return _project_info(project_store.get_project(session, name, system_row))
 
-    def delete_project(self, name: str | int, system: str | int | None = None) -> None:
-        with self.database.write() as session:
-            system_row = system_store.get_system(session, system) if system is not None else None
-            session.delete(project_store.get_project(session, name, system_row))
+    def rename_project(
+        self, project: str | int | ProjectInfo, name: str, system: str | int | None = None
+    ) -> ProjectInfo:
+        """Give a project another name; return it renamed.
+
+        Raises NotFoundError for no such project, AlreadyExistsError when its system has a
+        project of that name, ValidationError for a blank or too long name.
+        """
+        ref: str | int = key(project)
+        system = key(system)
+
+        def rename(session: Any) -> int:
+            row = self._project_row(session, ref, system)
+            project_store.rename_project(session, row, name)
+            return row.id
+
+        return self.project(self.database.run_write(rename))
+
+    def delete_project(
+        self,
+        name: str | int | ProjectInfo,
+        system: str | int | None = None,
+        *,
+        cascade: bool = False,
+    ) -> list[int]:
+        """Delete a project; return the ids of the runs deleted with it.
+
+        A project with runs is refused (InUseError naming them, nothing deleted) unless
+        ``cascade`` is true, which deletes its runs too (agents, curves, episodes, folders),
+        as :meth:`delete_run` does.  A queued, running or stopping run is refused either
+        way: stop it first.
+        """
+        ref: str | int = key(name)
+        system = key(system)
+
+        def runs(session: Any) -> list[int]:
+            return run_store.runs_of_project(session, self._project_row(session, ref, system))
+
+        def refuse(session: Any, ids: list[int]) -> None:
+            if ids and not cascade:
+                row = self._project_row(session, ref, system)
+                raise InUseError(
+                    f"project {row.name!r} has {len(ids)} run(s): "
+                    f"{run_store.run_list_text(session, ids)}; delete them first "
+                    f"(wb.delete_run) or pass cascade=True to delete them with it"
+                )
+
+        def delete(session: Any) -> None:
+            session.delete(self._project_row(session, ref, system))
+            session.flush()
+
+        return self._delete_runs(runs, delete, refuse=refuse)
+
+    def _project_row(self, session: Any, name: str | int, system: str | int | None) -> Any:
+        system_row = system_store.get_system(session, system) if system is not None else None
+        return project_store.get_project(session, name, system_row)
 
     # ------------------------------------------------------------------ demo
 

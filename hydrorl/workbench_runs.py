@@ -7,7 +7,8 @@ concept of their own: they talk to background processes through the database.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from hydrorl.db import Database, bulk, models
 from hydrorl.db import forecasts as forecast_store
 from hydrorl.db import projects as project_store
+from hydrorl.db import runs as run_store
 from hydrorl.db import systems as system_store
 from hydrorl.errors import NotFoundError
 from hydrorl.project import TrainingSettings
@@ -38,10 +40,17 @@ class RunInfo:
     started_at: pd.Timestamp | None
     finished_at: pd.Timestamp | None
     source_run_id: int | None = None
+    #: What the user named it (:meth:`RunVerbs.rename_run`); None: it is "run <id>".
+    name: str | None = None
 
     @property
     def done(self) -> bool:
         return self.status in ("completed", "stopped", "failed")
+
+    @property
+    def label(self) -> str:
+        """``run 3 'baseline'``, or ``run 3`` when it has no name."""
+        return run_store.label(self.id, self.name)
 
 
 #: The window over which an agent's learning rate (timesteps per second) is measured.
@@ -142,37 +151,26 @@ class RunVerbs:
         return self.run(run_id)
 
     def runs(self, project: str | int | None = None) -> pd.DataFrame:
-        """Every run (of one project if given), newest last."""
+        """Every run (of one project if given), newest last: one row each.
+
+        Columns: ``id``, ``project``, ``forecast``, ``kind`` (train, evaluate), ``status``,
+        ``status_reason``, ``agents``, ``source_run_id`` (an evaluation's training run), the
+        times (``created_at``, ``started_at``, ``finished_at``, ``heartbeat_at``, naive UTC),
+        then ``name`` (None: unnamed), ``system``, the key settings (``algorithm``,
+        ``timesteps``, ``seed``, ``guide``, ``n_envs``, ``episode_steps``),
+        ``hyperparameters`` and ``settings`` (what it ran with, as dicts), ``duration_s``
+        (until now while it runs), ``best_validation`` (a training run's best agent on its
+        held-aside scenarios, a share of their bound), ``episodes`` and ``share_of_bound``
+        (an evaluation's mean over its episodes of the value over the bound) and
+        ``evaluated_agent``.  NaN where not known (yet).
+        """
+        project = key(project)
         self._look_for_deaths()
-        r, p, f = models.ProjectRun, models.Project, models.Forecast
-        agents = sa.select(sa.func.count()).where(models.Agent.run_id == r.id).scalar_subquery()
-        stmt = (
-            sa.select(
-                r.id,
-                p.name.label("project"),
-                f.name.label("forecast"),
-                r.kind,
-                r.status,
-                r.status_reason,
-                agents.label("agents"),
-                r.source_run_id,
-                r.created_at,
-                r.started_at,
-                r.finished_at,
-                r.heartbeat_at,
-            )
-            .join(p, r.project_id == p.id)
-            .join(f, r.forecast_id == f.id)
-            .order_by(r.id)
-        )
         with self.database.read() as session:
+            project_id = None
             if project is not None:
-                stmt = stmt.where(r.project_id == project_store.get_project(session, project).id)
-            rows = session.execute(stmt).all()
-        frame = pd.DataFrame(rows, columns=list(stmt.selected_columns.keys()))
-        for column in ("kind", "status"):
-            frame[column] = frame[column].map(str)
-        return frame
+                project_id = project_store.get_project(session, project).id
+            return run_store.list_runs(session, project_id)
 
     def run(self, run_id: int | RunInfo) -> RunInfo:
         """One run's status, reason and error (the traceback of what failed)."""
@@ -195,6 +193,108 @@ class RunVerbs:
                 started_at=pd.Timestamp(row.started_at) if row.started_at else None,
                 finished_at=pd.Timestamp(row.finished_at) if row.finished_at else None,
                 source_run_id=row.source_run_id,
+                name=row.name,
+            )
+
+    def rename_run(self, run_id: int | RunInfo, name: str | None) -> RunInfo:
+        """Name a run (``None`` or blank: take its name away); return it as renamed.
+
+        Raises NotFoundError for no such run, AlreadyExistsError when another run of its
+        project has the name, ValidationError for a name over 200 characters.
+        """
+        ident: int = key(run_id)
+        self.database.run_write(
+            lambda s: run_store.rename_run(s, run_store.get_run(s, ident), name)
+        )
+        return self.run(ident)
+
+    def delete_run(self, run_id: int | RunInfo) -> list[int]:
+        """Delete a run with everything of it: its agents, curves, episodes and the
+        evaluation runs of it, and its folder (checkpoints, logs, start-up pieces); return the
+        ids of the runs deleted (it first, then its evaluations).
+
+        Raises NotFoundError for no such run and InUseError (nothing deleted) while it or one
+        of its evaluations is queued, running or stopping: stop it first.
+        """
+        ident: int = key(run_id)
+        return self._delete_runs(
+            lambda s: run_store.with_evaluations(s, [run_store.get_run(s, ident).id])
+        )
+
+    def _delete_runs(
+        self,
+        find: Callable[[Any], list[int]],
+        then: Callable[[Any], None] | None = None,
+        *,
+        refuse: Callable[[Any, list[int]], None] | None = None,
+    ) -> list[int]:
+        """Delete the runs ``find(session)`` names, then do ``then(session)`` in the same last
+        transaction (delete what held them); remove their folders; return their ids.
+
+        Everything is checked before anything is deleted: ``refuse(session, ids)`` may raise,
+        and so does a run that is busy.  The big value tables go first in short transactions
+        (:func:`hydrorl.db.runs.delete_values`), the rest in one.
+        """
+        from hydrorl.jobs.status import ACTIVE
+
+        with self.database.read() as session:
+            ids = find(session)
+            if refuse is not None:
+                refuse(session, ids)
+            run_store.check_idle(session, ids, ACTIVE)
+        run_store.delete_values(self.database, ids, ACTIVE)
+        files: list[Path] = []
+
+        def delete(session: Any) -> list[int]:
+            found = run_store.with_evaluations(session, find(session))
+            files[:] = self._run_files(session, found)
+            run_store.delete_runs(session, found, ACTIVE)
+            if then is not None:
+                then(session)
+            return found
+
+        deleted = self.database.run_write(delete)
+        self._remove_files(files)
+        return deleted
+
+    def _run_files(self, session: Any, run_ids: list[int]) -> list[Path]:
+        """The folders of runs (checkpoints, logs, shared start-up pieces) and any checkpoint
+        of their agents kept elsewhere."""
+        from hydrorl.training.agent import run_folder
+
+        folders = [run_folder(self.database.url, i) for i in run_ids]
+        a = models.Agent
+        recorded = session.execute(
+            sa.select(a.checkpoint_path, a.best_checkpoint_path).where(a.run_id.in_(run_ids))
+        ).all()
+        outside = [
+            Path(p)
+            for row in recorded
+            for p in row
+            if p and not any(Path(p).is_relative_to(f) for f in folders)
+        ]
+        return folders + outside
+
+    @staticmethod
+    def _remove_files(paths: list[Path]) -> None:
+        """Remove deleted runs' files; what cannot be removed is named in the error."""
+        import shutil
+
+        from hydrorl.errors import HydroRLError
+
+        left = []
+        for path in paths:
+            try:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+            except OSError as e:
+                left.append(f"{path} ({e.strerror or e})")
+        if left:
+            raise HydroRLError(
+                "the runs were deleted from the database, but these files could not be "
+                f"removed: {', '.join(left)}; remove them by hand"
             )
 
     def agents(self, run_id: int | RunInfo) -> pd.DataFrame:

@@ -109,7 +109,7 @@ def _check_free(
     if session.scalar(taken):
         raise AlreadyExistsError(
             f"hydro system {system.name!r} already has a forecast named {name!r}; "
-            f"choose another name or delete it first"
+            f"choose another name, or rename or delete that one first"
         )
     if not allow_duplicate and (earlier := find_duplicate(session, table.content_hash)):
         upload = earlier.upload
@@ -540,6 +540,26 @@ def read_table(
     )
 
 
+def rename_forecast(session: Session, forecast: models.Forecast, name: str) -> None:
+    """Give a forecast another name, refused when its system has a forecast of that name."""
+    if not name or not name.strip():
+        raise ForecastValidationError("a forecast needs a non-empty name")
+    check_name("forecast name", name)
+    f = models.Forecast
+    taken = session.scalar(
+        sa.select(f.id).where(
+            f.system_id == forecast.system_id, f.name == name, f.id != forecast.id
+        )
+    )
+    if taken:
+        raise AlreadyExistsError(
+            f"hydro system {forecast.system.name!r} already has a forecast named {name!r}; "
+            f"choose another name"
+        )
+    forecast.name = name
+    session.flush()
+
+
 def delete_forecast(session: Session, forecast: models.Forecast) -> None:
     """Delete a forecast with its scenarios and values; refused while runs use it."""
     used = session.scalar(
@@ -547,7 +567,8 @@ def delete_forecast(session: Session, forecast: models.Forecast) -> None:
     )
     if used:
         raise InUseError(
-            f"forecast {forecast.name!r} is used by {used} project run(s); delete those first"
+            f"forecast {forecast.name!r} is used by {used} run(s); delete them first "
+            f"(wb.delete_run) or delete the forecast with cascade=True"
         )
     series_ids = [i for s in forecast.series_links for i in (s.price_series_id, s.inflow_series_id)]
     upload = forecast.upload

@@ -258,7 +258,11 @@ class Project(Base):
 
 class ProjectRun(Base):
     __tablename__ = "project_run"
-    __table_args__ = (Index("ix_project_run_status_heartbeat", "status", "heartbeat_at"),)
+    __table_args__ = (
+        Index("ix_project_run_status_heartbeat", "status", "heartbeat_at"),
+        # A unique index rather than a constraint: SQLite adds it without rebuilding the table.
+        Index("ix_project_run_project_id_name", "project_id", "name", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(
@@ -270,6 +274,8 @@ class ProjectRun(Base):
         ForeignKey("project_run.id", ondelete="CASCADE")
     )
     kind: Mapped[RunKind] = mapped_column(_enum(RunKind))
+    # What the user calls the run (None: "run <id>"); unique within its project.
+    name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[Status] = mapped_column(_enum(Status), default=Status.CREATED)
     status_reason: Mapped[str] = mapped_column(Text, default="")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)

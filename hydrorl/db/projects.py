@@ -14,6 +14,31 @@ from hydrorl.errors import AlreadyExistsError, NotFoundError, ValidationError
 from hydrorl.project import TrainingSettings
 
 
+def check_project_name(session: Session, system: models.HydroSystem, name: str) -> None:
+    """Refuse a blank or too long project name, or one ``system`` has already."""
+    if not name or not name.strip():
+        raise ValidationError("a project needs a non-empty name")
+    limit = models.Project.name.type.length  # type: ignore[attr-defined]
+    if len(name) > limit:
+        raise ValidationError(f"the project name is {len(name)} characters long; at most {limit}")
+    taken = sa.select(models.Project.id).where(
+        models.Project.system_id == system.id, models.Project.name == name
+    )
+    if session.scalar(taken):
+        raise AlreadyExistsError(
+            f"hydro system {system.name!r} already has a project named {name!r}"
+        )
+
+
+def rename_project(session: Session, project: models.Project, name: str) -> None:
+    """Give a project another name, refused when its system has a project of that name."""
+    if name == project.name:
+        return
+    check_project_name(session, project.system, name)
+    project.name = name
+    session.flush()
+
+
 def add_project(
     session: Session,
     system: models.HydroSystem,
