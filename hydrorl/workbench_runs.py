@@ -6,7 +6,9 @@ concept of their own: they talk to background processes through the database.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -243,18 +245,32 @@ class RunVerbs:
                 refuse(session, ids)
             run_store.check_idle(session, ids, ACTIVE)
         run_store.delete_values(self.database, ids, ACTIVE)
-        files: list[Path] = []
+        moved: dict[Path, Path] = {}  # a run's files -> where they wait to be removed
 
         def delete(session: Any) -> list[int]:
             found = run_store.with_evaluations(session, find(session))
-            files[:] = self._run_files(session, found)
+            files = self._run_files(session, found)
             run_store.delete_runs(session, found, ACTIVE)
             if then is not None:
                 then(session)
+            session.flush()
+            # Moved aside before the commit: SQLite may give a new run the id (and so the
+            # folder) of a deleted one as soon as it is committed.
+            for path in files:
+                if path not in moved and path.exists():
+                    aside = path.with_name(f"{path.name}.deleted-{uuid.uuid4().hex[:8]}")
+                    path.rename(aside)
+                    moved[path] = aside
             return found
 
-        deleted = self.database.run_write(delete)
-        self._remove_files(files)
+        try:
+            deleted = self.database.run_write(delete)
+        except BaseException:
+            for path, aside in moved.items():  # nothing deleted: the files go back
+                with contextlib.suppress(OSError):
+                    aside.rename(path)
+            raise
+        self._remove_files(list(moved.values()))
         return deleted
 
     def _run_files(self, session: Any, run_ids: list[int]) -> list[Path]:

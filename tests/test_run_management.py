@@ -52,6 +52,7 @@ def written_run(
     def create(session) -> int:  # noqa: ANN001
         f = session.scalars(sa.select(models.Forecast).filter_by(name=forecast)).one()
         p = session.scalars(sa.select(models.Project).filter_by(name=project)).one()
+        reservoirs = list(p.system.reservoirs)  # (read before the run joins the session)
         run = models.ProjectRun(
             project=p,
             forecast=f,
@@ -73,7 +74,7 @@ def written_run(
         ]
         run.start_volumes = [
             models.ProjectRunStartVolume(reservoir_id=r.id, volume_mm3=r.min_volume_mm3)
-            for r in p.system.reservoirs
+            for r in reservoirs
         ]
         run.controls = [models.ProjectRunControl(command=models.ControlCommand.STOP)]
         session.add(run)
