@@ -145,9 +145,12 @@ def written_evaluation(
                 data = models.ReportData(episode_id=episode.id, name=name)
                 session.add(data)
                 session.flush()
-                session.add_all(
-                    models.ReportValue(data_id=data.id, step_index=i, value=float(i))
-                    for i in range(12)
+                session.execute(
+                    sa.insert(models.ReportValue),
+                    [
+                        {"data_id": data.id, "step_index": i, "value": float(i)}
+                        for i in range(target.n_steps)
+                    ],
                 )
         session.flush()
         return run.id

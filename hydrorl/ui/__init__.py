@@ -6,6 +6,7 @@ from hydrorl.ui.forecast_explorer import ForecastExplorer
 from hydrorl.ui.launcher import RunLauncher
 from hydrorl.ui.monitor import TrainingMonitor
 from hydrorl.ui.resources import extension
+from hydrorl.ui.runs_table import RunsTable
 from hydrorl.ui.upload import ForecastUpload
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "ForecastExplorer",
     "ForecastUpload",
     "RunLauncher",
+    "RunsTable",
     "TrainingMonitor",
     "WorkbenchApp",
     "extension",

@@ -7,6 +7,8 @@ streams what this returns.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
@@ -48,6 +50,20 @@ SERIES_LABELS = {
 }
 #: Curves whose x counts fitting epochs of the imitation, not environment steps.
 EPOCH_SERIES = frozenset({ACTOR_LOSS, CRITIC_LOSS})
+
+
+def forecast_warning(run_id: int, others: Iterable[int], forecasts: Mapping[int, str]) -> str:
+    """What to say when runs compared with ``run_id`` learnt on other forecasts (their
+    forecast's name by run in ``forecasts``); "" when they all learnt on the same one."""
+    mine = forecasts.get(run_id)
+    differ = {r: forecasts.get(r) for r in others if forecasts.get(r) != mine}
+    if not differ:
+        return ""
+    theirs = ", ".join(f"run {r} on forecast '{f}'" for r, f in sorted(differ.items()))
+    return (
+        f"Run {run_id} learnt on forecast '{mine}', {theirs}: other scenarios,"
+        " so their curves are not comparable point for point."
+    )
 
 
 def default_series(present: set[str]) -> str:

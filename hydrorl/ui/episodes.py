@@ -403,6 +403,12 @@ class EpisodeBrowser(pn.viewable.Viewer):
         self.param.run_id.objects = ids
         if ids and self.run_id not in ids:
             self.run_id = ids[-1]
+        elif not ids and self.run_id is not None:  # its run was deleted
+            self.run_id = None
+            self.episodes, self.series = pd.DataFrame(), pd.DataFrame()
+            self._table.object = pd.DataFrame()
+            self._summary.object = self._key.object = ""
+            self._plots.object = None
 
     @param.depends("run_id", watch=True, on_init=True)
     def _on_run(self) -> None:

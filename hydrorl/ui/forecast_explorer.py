@@ -107,6 +107,21 @@ class ForecastExplorer(pn.viewable.Viewer):
             self.system = systems[0]
         self._on_system()
 
+    def reload(self) -> None:
+        """Read the systems and forecasts again (after a rename or delete), keeping the choice
+        where it is still there."""
+        systems = list(self.workbench.systems()["name"])
+        self.param.system.objects = systems
+        if self.system not in systems:
+            self.system = systems[0] if systems else None  # (its watcher reads the forecasts)
+            return
+        forecast = self.forecast
+        names = list(self.workbench.forecasts(self.system)["name"])
+        self.param.forecast.objects = names
+        if forecast in names:
+            return
+        self.forecast = names[0] if names else None
+
     @param.depends("system", watch=True)
     def _on_system(self) -> None:
         names = [] if self.system is None else list(self.workbench.forecasts(self.system)["name"])

@@ -37,6 +37,7 @@ from hydrorl.ui.curves import (
     SERIES_GROUPS,
     RunCurves,
     default_series,
+    forecast_warning,
     series_groups,
     x_label,
     y_label,
@@ -465,15 +466,9 @@ class TrainingMonitor(pn.viewable.Viewer):
         """Warn of what a comparison does not show: another forecast, a run with no points."""
         lines = []
         if self.compare and self.run_id is not None:
-            mine = self._forecasts.get(self.run_id)
-            other = {r: self._forecasts.get(r) for r in self.compare}
-            differ = {r: f for r, f in other.items() if f != mine}
-            if differ:
-                theirs = ", ".join(f"run {r} on forecast '{f}'" for r, f in sorted(differ.items()))
-                lines.append(
-                    f"Run {self.run_id} learnt on forecast '{mine}', {theirs}: other scenarios,"
-                    " so their curves are not comparable point for point."
-                )
+            warning = forecast_warning(self.run_id, self.compare, self._forecasts)
+            if warning:
+                lines.append(warning)
             if self.x_axis != "timestep":
                 lines.append("Compared runs are drawn against timesteps only (x axis: step).")
             empty = [r for r in self.compare if r in self.others and not self.others[r].watermark]
