@@ -43,13 +43,19 @@ def in_notebook() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+#: Panel extensions every face of the workbench loads: the runs table is a Tabulator.
+WORKBENCH_EXTENSIONS = ("tabulator",)
+
+
 def extension(*extensions: str, holoviews: bool = False, **params: Any) -> None:
     """``pn.extension`` with every resource served from this machine, in whichever face runs it.
 
-    ``extensions`` and ``params`` go to ``pn.extension`` (``notifications=False``, say).
+    ``extensions`` (beside :data:`WORKBENCH_EXTENSIONS`) and ``params`` go to
+    ``pn.extension`` (``notifications=False``, say).
     ``holoviews=True`` also loads HoloViews' notebook extension (Bokeh backend), inline,
     for notebooks that show HoloViews objects themselves: its own default is the CDN.
     """
+    extensions = tuple(dict.fromkeys((*WORKBENCH_EXTENSIONS, *extensions)))
     if not in_notebook():
         pn.extension(*extensions, **params)
         return

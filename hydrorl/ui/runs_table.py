@@ -35,22 +35,24 @@ COLUMNS = [
     "forecast",
     "kind",
     "algorithm",
+    "status",
+    "validation %",
+    "evaluation %",
     "timesteps",
     "agents",
-    "status",
     "started (UTC)",
     "duration (min)",
-    "best validation (% of bound)",
-    "evaluation (% of bound)",
     "hyper-parameters",
     "reason",
 ]
 _NUMBERS = {
-    "duration (min)": "0,0.0",
-    "best validation (% of bound)": "0.0",
-    "evaluation (% of bound)": "0.0",
+    "validation %": "0.0",
+    "evaluation %": "0.0",
     "timesteps": "0,0",
+    "duration (min)": "0,0.0",
 }
+#: Long cells are cut to these widths (px); the whole text is in the settings below the table.
+_WIDTHS = {"name": 160, "hyper-parameters": 260, "reason": 220}
 _KINDS = {"train": "training", "evaluate": "evaluation"}
 
 
@@ -66,7 +68,10 @@ def _value_text(value: Any) -> str:
 
 
 def runs_view(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs as the table lists them (:data:`COLUMNS`), from :meth:`Workbench.runs`."""
+    """The runs as the table lists them (:data:`COLUMNS`), from :meth:`Workbench.runs`:
+    ``validation %`` is a training run's best agent on its held-aside scenarios, ``evaluation
+    %`` an evaluation's mean over its scenarios, both as a share of the perfect-foresight
+    bound of the same scenarios."""
     if runs.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
     started = pd.to_datetime(runs["started_at"])
@@ -78,13 +83,13 @@ def runs_view(runs: pd.DataFrame) -> pd.DataFrame:
             "forecast": runs["forecast"].astype(str),
             "kind": [_KINDS.get(k, k) for k in runs["kind"]],
             "algorithm": [a if isinstance(a, str) else "" for a in runs["algorithm"]],
+            "status": runs["status"].astype(str),
+            "validation %": (100 * runs["best_validation"].astype(float)).round(1),
+            "evaluation %": (100 * runs["share_of_bound"].astype(float)).round(1),
             "timesteps": pd.to_numeric(runs["timesteps"]).astype(float),
             "agents": runs["agents"].astype(int),
-            "status": runs["status"].astype(str),
             "started (UTC)": [t.strftime("%Y-%m-%d %H:%M") if pd.notna(t) else "" for t in started],
             "duration (min)": (pd.to_numeric(runs["duration_s"]).astype(float) / 60).round(1),
-            "best validation (% of bound)": (100 * runs["best_validation"].astype(float)).round(1),
-            "evaluation (% of bound)": (100 * runs["share_of_bound"].astype(float)).round(1),
             "hyper-parameters": [hyperparameter_text(h) for h in runs["hyperparameters"]],
             "reason": runs["status_reason"].fillna("").astype(str),
         }
@@ -111,7 +116,8 @@ def run_label(run_id: int, name: Any) -> str:
 
 def settings_table(runs: pd.DataFrame, run_ids: Sequence[int]) -> pd.DataFrame:
     """The settings of the chosen runs side by side, one row per setting (hyper-parameters
-    spelled out), those that differ between the runs first; one column per run.
+    spelled out), those that differ between the runs first (marked in ``differs``); one
+    column per run.
 
     A setting a run does not have (an older run, another algorithm's hyper-parameter) is
     :data:`~hydrorl.ui.agent_table.UNKNOWN` there.
@@ -131,6 +137,8 @@ def settings_table(runs: pd.DataFrame, run_ids: Sequence[int]) -> pd.DataFrame:
         index=keys,
     )
     differs = table.nunique(axis=1) > 1
+    if len(columns) == 1:
+        return table.rename_axis("setting").reset_index()
     table = table.assign(differs=np.where(differs, "≠", ""))
     order = np.lexsort((np.arange(len(table)), ~differs.to_numpy()))
     table = table.iloc[order].rename_axis("setting").reset_index()
@@ -184,6 +192,8 @@ class RunsTable(pn.viewable.Viewer):
                 c: NumberFormatter(format=f, nan_format=UNKNOWN) for c, f in _NUMBERS.items()
             },
             layout="fit_data_table",
+            widths=dict(_WIDTHS),
+            frozen_columns=["run"],
             sizing_mode="stretch_width",
         )
         self.table.param.watch(self._on_table_selection, "selection")
@@ -223,8 +233,15 @@ class RunsTable(pn.viewable.Viewer):
         self._note_pane = pn.pane.Alert(
             "", alert_type="warning", visible=False, sizing_mode="stretch_width"
         )
-        self._settings_pane = pn.pane.DataFrame(
-            pd.DataFrame(), index=False, sizing_mode="stretch_width", max_height=420
+        self._settings_pane = pn.widgets.Tabulator(
+            pd.DataFrame({"setting": [], "differs": []}),
+            show_index=False,
+            disabled=True,
+            selectable=False,
+            header_filters={"setting": {"type": "input", "func": "like", "placeholder": "find"}},
+            layout="fit_data_table",
+            max_height=420,
+            sizing_mode="stretch_width",
         )
         self._settings_title = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._monitor_area = pn.Column(sizing_mode="stretch_width")
@@ -337,8 +354,9 @@ class RunsTable(pn.viewable.Viewer):
             self.name_input.value = name if isinstance(name, str) else ""
         self._update_note(chosen)
         ids = [int(i) for i in chosen["id"]] if len(chosen) else []
-        table = settings_table(self.runs, ids) if ids else pd.DataFrame()
-        self._settings_pane.object = table
+        table = settings_table(self.runs, ids) if ids else pd.DataFrame(columns=["setting"])
+        self._settings_pane.value = table
+        self._settings_pane.visible = bool(ids)
         if not ids:
             self._settings_title.object = "Select runs to see their settings and hyper-parameters."
         elif len(ids) == 1:
@@ -527,6 +545,7 @@ class RunsTable(pn.viewable.Viewer):
     def _ask(self, question: str, action: Callable[[], str]) -> None:
         """Show ``question`` with Yes / Cancel in the page; Yes runs ``action``."""
         self._pending = action
+        self._say("")  # (the last action's message would read as this one's answer)
         self.question = question
         self._question_pane.object = text_block(html_text(question))
         self._question_pane.visible = True
@@ -585,7 +604,9 @@ class RunsTable(pn.viewable.Viewer):
         return pn.Column(
             pn.pane.Markdown(
                 "Tick runs to compare them, see their settings or rename or delete them; "
-                "click a header to sort, type under it to filter.",
+                "click a header to sort, type under it to filter. *validation %*: a training "
+                "run's best agent on its held-aside scenarios, *evaluation %*: an "
+                "evaluation's mean over its scenarios, both as % of the perfect-foresight bound.",
                 sizing_mode="stretch_width",
             ),
             self.table,
