@@ -121,6 +121,9 @@ def test_rename_asks_first_and_refuses_a_taken_name(demo: hydrorl.Workbench) -> 
     assert table.changes == 1
     table.select([b])
     assert table.name_input.value == ""
+    table.name_input.value = "being typed"
+    table.reload()  # the periodic refresh leaves a name being typed alone
+    assert table.name_input.value == "being typed"
     table.ask_rename("baseline")
     table.confirm()
     assert table.failed and "already has a run named 'baseline'" in table.message

@@ -125,10 +125,8 @@ def settings_table(runs: pd.DataFrame, run_ids: Sequence[int]) -> pd.DataFrame:
     chosen = runs.set_index("id").loc[[i for i in run_ids if i in set(runs["id"])]]
     if chosen.empty:
         return pd.DataFrame(columns=["setting"])
-    columns = {
-        run_label(int(i), row["name"]): _flat(
-            {k: v for k, v in row["settings"].items() if k not in ("agent_id",)}
-        )
+    columns = {  # (by id only: Tabulator shows its titles as HTML, and names are anyone's)
+        f"run {int(i)}": _flat({k: v for k, v in row["settings"].items() if k not in ("agent_id",)})
         for i, row in chosen.iterrows()
     }
     keys = sorted({k for flat in columns.values() for k in flat})
@@ -283,7 +281,7 @@ class RunsTable(pn.viewable.Viewer):
         if kept != self.selection:
             self.selection = kept
         else:
-            self._on_selection()
+            self._show_selection()  # (the name being typed is left alone)
         self._reload_objects()
 
     def _patch(self, current: pd.DataFrame, view: pd.DataFrame) -> None:
@@ -345,17 +343,23 @@ class RunsTable(pn.viewable.Viewer):
     @param.depends("selection", watch=True)
     def _on_selection(self) -> None:
         chosen = self._chosen()
+        if len(chosen) == 1:  # its name, to edit
+            name = chosen.iloc[0]["name"]
+            self.name_input.value = name if isinstance(name, str) else ""
+        self._show_selection()
+
+    def _show_selection(self) -> None:
+        """Buttons, warning and settings for the runs selected (as they are now)."""
+        chosen = self._chosen()
         training = chosen[chosen["kind"] == "train"] if len(chosen) else chosen
         self.compare_button.disabled = len(training) < 2 or len(training) != len(chosen)
         self.rename_button.disabled = len(chosen) != 1
         self.delete_button.disabled = len(chosen) == 0
-        if len(chosen) == 1:  # (the name to edit)
-            name = chosen.iloc[0]["name"]
-            self.name_input.value = name if isinstance(name, str) else ""
         self._update_note(chosen)
         ids = [int(i) for i in chosen["id"]] if len(chosen) else []
         table = settings_table(self.runs, ids) if ids else pd.DataFrame(columns=["setting"])
-        self._settings_pane.value = table
+        if not table.equals(self._settings_pane.value):  # (a refresh keeps its scroll)
+            self._settings_pane.value = table
         self._settings_pane.visible = bool(ids)
         if not ids:
             self._settings_title.object = "Select runs to see their settings and hyper-parameters."
