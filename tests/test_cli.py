@@ -175,8 +175,9 @@ def test_ctrl_c_during_an_upload_leaves_no_partial_forecast(tmp_path: Path) -> N
     # 30 scenarios x 5 years, 3-hourly: 876,480 values, seconds of inserts.
     big = tmp_path / "big.csv"
     long_forecast(scenarios=30, steps=14_608).to_csv(big, index=False)
-    # Small committed chunks (88 of them): the upload is interrupted while its values are
-    # being inserted, whatever the machine's load, not by luck of timing.
+    # Small committed chunks (877 of them): the upload is interrupted while its values are
+    # being inserted, however long this test waits between its looks (88 chunks of 10,000
+    # rows once all went in before the signal, in a CI run at a load of 5 on 2 cores).
     upload = subprocess.Popen(
         [
             sys.executable,
@@ -188,14 +189,14 @@ def test_ctrl_c_during_an_upload_leaves_no_partial_forecast(tmp_path: Path) -> N
             "Twin",
             str(tmp_path / "big.csv"),
         ],
-        env={**os.environ, "HYDRORL_UPLOAD_CHUNK_ROWS": "10000"},
+        env={**os.environ, "HYDRORL_UPLOAD_CHUNK_ROWS": "1000"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     deadline = time.monotonic() + 240
     while upload.poll() is None and time.monotonic() < deadline:
-        if _values_stored(db) > 0:  # the first chunk is in: 87 more to go
+        if _values_stored(db) > 0:  # the first chunk is in: 876 more to go
             break
         time.sleep(0.005)
     assert upload.poll() is None, "the upload ended before it could be interrupted"
