@@ -59,11 +59,21 @@ def find_stale(
     }
     for kind, (model, waiting) in queries.items():
         query = sa.select(
-            model.id, model.host, model.pid, model.process_start, model.heartbeat_at, waiting
+            model.id,
+            model.host,
+            model.pid,
+            model.process_start,
+            model.heartbeat_at,
+            waiting,
+            run.host,
+            run.pid,
+            run.process_start,
         ).where(model.status.in_(ACTIVE))
         if kind == "agent":
             query = query.join(run, model.run_id == run.id)
-        for row_id, row_host, pid, start, heartbeat, since in session.execute(query):
+        for row_id, row_host, pid, start, heartbeat, since, *parent in session.execute(query):
+            if kind == "agent" and _left_to_supervisor(row_host, *parent, host, check_processes):
+                continue
             owner = Owner(row_host, pid, start, heartbeat, since)
             verdict = judge(
                 owner,
@@ -86,6 +96,25 @@ def find_stale(
                 continue
             found.append(Reaped(kind, row_id, reason))
     return found
+
+
+def _left_to_supervisor(
+    agent_host: str | None,
+    run_host: str | None,
+    run_pid: int | None,
+    run_start: str | None,
+    host: str,
+    check_processes: bool,
+) -> bool:
+    """Whether an agent of this host is its run's supervisor's to judge: the supervisor
+    started it, waits on it and, when it ends, says how (its signal, its log), within a
+    poll.  A reader that judged it first would write a poorer reason."""
+    return (
+        check_processes
+        and agent_host == host
+        and run_host == host
+        and process_alive(run_pid, run_start)
+    )
 
 
 def reap_stale(
