@@ -71,8 +71,11 @@ def find_stale(
         ).where(model.status.in_(ACTIVE))
         if kind == "agent":
             query = query.join(run, model.run_id == run.id)
-        for row_id, row_host, pid, start, heartbeat, since, *parent in session.execute(query):
-            if kind == "agent" and _left_to_supervisor(row_host, *parent, host, check_processes):
+        for row in session.execute(query):
+            row_id, row_host, pid, start, heartbeat, since, run_host, run_pid, run_start = row
+            if kind == "agent" and _left_to_supervisor(
+                row_host, run_host, run_pid, run_start, host, check_processes
+            ):
                 continue
             owner = Owner(row_host, pid, start, heartbeat, since)
             verdict = judge(
