@@ -40,6 +40,25 @@ def test_the_explorer_follows_system_forecast_and_scenarios(wb: hydrorl.Workbenc
     explorer.__panel__()  # the layout builds
 
 
+def test_the_explorer_opens_on_the_forecast_it_is_given(wb: hydrorl.Workbench) -> None:
+    """The quick start shows the forecast its tour uses (``setup_demo()["forecast"]``), which
+    is not the database's first when that holds the full demo."""
+    wb.setup_demo(scenarios=3, years=1)
+    small = wb.setup_demo(scenarios=2, years=1)["forecast"]
+    assert small.name != "Demo forecast"
+    explorer = ForecastExplorer(wb, forecast=small)
+    assert (explorer.system, explorer.forecast) == ("Demo river", small.name)
+    assert explorer.scenarios == ["S01", "S02"]
+    wb.create_system(two_reservoir_system())
+    wb.upload_forecast("Twin", long_forecast(scenarios=2, steps=16), "twin forecast")
+    by_name = ForecastExplorer(wb, forecast="twin forecast", system="Twin")
+    assert (by_name.system, by_name.forecast) == ("Twin", "twin forecast")
+    with pytest.raises(hydrorl.NotFoundError, match="no forecast 'twin forecast' of system"):
+        ForecastExplorer(wb, forecast="twin forecast")  # not of the first system
+    with pytest.raises(hydrorl.NotFoundError, match="no hydro system 'Nile'"):
+        ForecastExplorer(wb, system="Nile")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

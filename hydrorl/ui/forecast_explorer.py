@@ -8,9 +8,10 @@ import pandas as pd
 import panel as pn
 import param
 
+from hydrorl.errors import NotFoundError
 from hydrorl.system import HydroSystem
 from hydrorl.ui.text import html_text
-from hydrorl.workbench import Workbench
+from hydrorl.workbench import ForecastInfo, Workbench
 
 
 def daily_means(data: pd.DataFrame) -> pd.DataFrame:
@@ -98,14 +99,31 @@ class ForecastExplorer(pn.viewable.Viewer):
     forecast = param.Selector(objects=[], doc="Forecast of the system")  # type: ignore[var-annotated]
     scenarios = param.ListSelector(default=[], objects=[], doc="Scenarios to plot")
 
-    def __init__(self, workbench: Workbench, **params: object) -> None:
+    def __init__(
+        self,
+        workbench: Workbench,
+        forecast: str | ForecastInfo | None = None,
+        system: str | None = None,
+        **params: object,
+    ) -> None:
+        """``forecast``: the one to show first (a name, or what ``wb.forecast(...)`` or
+        ``wb.setup_demo()["forecast"]`` returned: then on its system); default the first
+        forecast of the first system."""
         self.workbench = workbench
         super().__init__(**params)
+        if isinstance(forecast, ForecastInfo):
+            system, forecast = system or forecast.system, forecast.name
         systems = list(workbench.systems()["name"])
         self.param.system.objects = systems
+        if system is not None and system not in systems:
+            raise NotFoundError(f"no hydro system {system!r}")
         if systems and self.system is None:
-            self.system = systems[0]
+            self.system = system or systems[0]
         self._on_system()
+        if forecast is not None:
+            if forecast not in self.param.forecast.objects:
+                raise NotFoundError(f"no forecast {forecast!r} of system {self.system!r}")
+            self.forecast = forecast
 
     def reload(self) -> None:
         """Read the systems and forecasts again (after a rename or delete), keeping the choice
