@@ -30,7 +30,7 @@ from tests.test_browser import (  # noqa: F401 (browser is a fixture)
 )
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-TABS = ["Upload a forecast", "Train", "Episodes", "System & forecasts"]
+TABS = ["Upload a forecast", "Train", "Episodes", "Runs", "System & forecasts"]
 TRANSPARENT = "rgba(0, 0, 0, 0)"
 
 
@@ -69,6 +69,8 @@ def _visit_tabs(page, root, name: str) -> None:  # noqa: ANN001
     """Open every tab, as a user would: each renders its components anew (Tabs are dynamic)."""
     for tab in TABS:
         root.get_by_text(tab, exact=True).first.click()
+        if tab == "Runs":  # Panel's Tabulator, loaded from the server like the rest
+            root.locator(".tabulator").first.wait_for(timeout=30_000)
         page.wait_for_timeout(1500)
         page.screenshot(path=str(ARTIFACTS / f"offline-{name}-{tab.split()[0].lower()}.png"))
 
