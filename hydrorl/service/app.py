@@ -1,0 +1,414 @@
+"""The HTTP API: a FastAPI application over one local :class:`hydrorl.Workbench`.
+
+Every route is a workbench verb and answers what the verb returns: a DataFrame as an Arrow
+IPC stream, an object as the JSON of its :mod:`hydrorl.service.wire` model (the models the
+OpenAPI document is generated from), an error as RFC 9457 problem details naming the
+HydroRL exception class.  Every route but ``/health`` needs a bearer token.
+
+The handlers are plain functions: FastAPI runs them in its thread pool, so a long poll
+(``/runs/{id}/wait``) holds a thread, not the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+import hydrorl
+from hydrorl import settings
+from hydrorl.db import tokens as token_store
+from hydrorl.errors import ForecastValidationError, HydroRLError
+from hydrorl.service import wire
+from hydrorl.service.wire import (
+    ARROW,
+    PROBLEM,
+    DemoModel,
+    DemoSetup,
+    EvaluationStart,
+    ForecastModel,
+    Health,
+    ProjectCreate,
+    ProjectModel,
+    RunModel,
+    SystemModel,
+    TrainingStart,
+    ref_value,
+)
+from hydrorl.workbench import Workbench
+
+#: The longest a long poll (``/runs/{id}/wait``) holds a request; the client polls again.
+MAX_WAIT_S = 60.0
+#: A forecast upload's request may exceed the file limit by this much (the form's fields).
+FORM_OVERHEAD_BYTES = 1_000_000
+
+TokenCheck = Callable[[str], bool]
+
+# Module level: the routes' annotations are strings (postponed), resolved in this module.
+_bearer = HTTPBearer(auto_error=False)
+
+_ARROW_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A DataFrame as an Arrow IPC stream",
+        "content": {ARROW: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": text,
+        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for status, text in (
+        (401, "No token, or one that is wrong or revoked"),
+        (404, "No such object (NotFoundError)"),
+        (409, "A name is taken or an object is in use"),
+        (422, "Input that is not valid (ValidationError and its subclasses)"),
+    )
+}
+
+
+def _frame(frame: pd.DataFrame) -> Response:
+    return Response(content=wire.frame_to_arrow(frame), media_type=ARROW)
+
+
+def database_tokens(workbench: Workbench) -> TokenCheck:
+    """A token check against the tokens stored in ``workbench``'s database."""
+
+    def check(secret: str) -> bool:
+        with workbench.database.read() as session:
+            return token_store.check_secret(session, secret)
+
+    return check
+
+
+def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAPI:
+    """The HTTP API over ``workbench``; ``tokens`` checks a bearer token's secret (default:
+    the tokens of ``workbench``'s database, ``hydrorl token create``)."""
+    check = tokens if tokens is not None else database_tokens(workbench)
+    wb = workbench
+    app = FastAPI(
+        title="HydroRL",
+        version=hydrorl.__version__,
+        description=(
+            "The HydroRL workbench over HTTP. Tables come as Arrow IPC streams "
+            f"({ARROW}), objects as JSON, errors as RFC 9457 problem details naming the "
+            "HydroRL exception class. Objects are named by name or by id: `id:3`, "
+            "`name:Demo river` (a bare text is a name)."
+        ),
+    )
+
+    def authorised(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        if credentials is None or not check(credentials.credentials):
+            raise _Unauthorised
+
+    _install_errors(app)
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    def health() -> Health:
+        """Whether the server is up (no token needed)."""
+        return Health(status="ok", version=hydrorl.__version__)
+
+    api = APIRouter(dependencies=[Depends(authorised)], responses=_PROBLEMS)
+
+    # ------------------------------------------------------------------ systems
+
+    @api.get("/systems", responses=_ARROW_RESPONSE, tags=["systems"])
+    def systems() -> Response:
+        return _frame(wb.systems())
+
+    @api.post("/systems", response_model=SystemModel, tags=["systems"])
+    def create_system(system: SystemModel) -> SystemModel:
+        return SystemModel.of(wb.create_system(system.model_dump(mode="json")))
+
+    @api.get("/systems/{system}", response_model=SystemModel, tags=["systems"])
+    def system(system: str) -> SystemModel:
+        return SystemModel.of(wb.system(_ref(system)))
+
+    @api.get("/systems/{system}/reservoirs", responses=_ARROW_RESPONSE, tags=["systems"])
+    def reservoirs(system: str) -> Response:
+        return _frame(wb.reservoirs(_ref(system)))
+
+    @api.get("/systems/{system}/power_stations", responses=_ARROW_RESPONSE, tags=["systems"])
+    def power_stations(system: str) -> Response:
+        return _frame(wb.power_stations(_ref(system)))
+
+    @api.delete("/systems/{system}", status_code=204, tags=["systems"])
+    def delete_system(system: str, cascade: bool = False) -> Response:
+        wb.delete_system(_ref(system), cascade=cascade)
+        return Response(status_code=204)
+
+    # ------------------------------------------------------------------ forecasts
+
+    @api.get("/forecasts", responses=_ARROW_RESPONSE, tags=["forecasts"])
+    def forecasts(system: str | None = None) -> Response:
+        return _frame(wb.forecasts(ref_value(system)))
+
+    @api.get("/forecasts/{forecast}", response_model=ForecastModel, tags=["forecasts"])
+    def forecast(forecast: str, system: str | None = None) -> ForecastModel:
+        return ForecastModel.of(wb.forecast(_ref(forecast), ref_value(system)))
+
+    @api.get("/forecasts/{forecast}/scenarios", responses=_ARROW_RESPONSE, tags=["forecasts"])
+    def scenarios(forecast: str, system: str | None = None) -> Response:
+        return _frame(wb.scenarios(_ref(forecast), ref_value(system)))
+
+    @api.get("/forecasts/{forecast}/data", responses=_ARROW_RESPONSE, tags=["forecasts"])
+    def forecast_data(
+        forecast: str,
+        system: str | None = None,
+        scenarios: Annotated[list[str] | None, Query()] = None,
+    ) -> Response:
+        chosen = None if scenarios is None else [_ref(s) for s in scenarios]
+        return _frame(wb.forecast_data(_ref(forecast), chosen, ref_value(system)))
+
+    @api.post("/systems/{system}/forecasts", response_model=ForecastModel, tags=["forecasts"])
+    def upload_forecast(
+        request: Request,
+        system: str,
+        file: Annotated[UploadFile, File(description="CSV, Parquet, Excel or Arrow IPC")],
+        name: Annotated[str | None, Form()] = None,
+        description: Annotated[str, Form()] = "",
+        allow_duplicate: Annotated[bool, Form()] = False,
+        allow_implausible: Annotated[bool, Form()] = False,
+    ) -> ForecastModel:
+        """Upload a forecast file, validated and stored as a local upload is (the same
+        limits, the same messages). A DataFrame is sent as an Arrow IPC stream."""
+        _check_request_size(request, file.filename)
+        with tempfile.TemporaryDirectory(prefix="hydrorl-upload-") as folder:
+            source: Path | pd.DataFrame
+            if file.content_type == ARROW:
+                source = wire.frame_from_arrow(file.file.read())
+                file_name = None
+            else:
+                # Under its own name: the validation's messages name the file as a local
+                # upload of it does.
+                file_name = Path(file.filename or "upload").name
+                source = Path(folder) / file_name
+                with source.open("wb") as out:
+                    shutil.copyfileobj(file.file, out, 1 << 20)
+            info = wb.upload_forecast(
+                _ref(system),
+                source,
+                name,
+                description=description,
+                allow_duplicate=allow_duplicate,
+                file_name=file_name,
+                allow_implausible=allow_implausible,
+            )
+        return ForecastModel.of(info)
+
+    @api.delete("/forecasts/{forecast}", response_model=list[int], tags=["forecasts"])
+    def delete_forecast(
+        forecast: str, system: str | None = None, cascade: bool = False
+    ) -> list[int]:
+        """Delete a forecast; answers the ids of the runs deleted with it."""
+        return wb.delete_forecast(_ref(forecast), ref_value(system), cascade=cascade)
+
+    @api.get("/uploads", responses=_ARROW_RESPONSE, tags=["forecasts"])
+    def uploads() -> Response:
+        return _frame(wb.uploads())
+
+    # ------------------------------------------------------------------ projects
+
+    @api.get("/projects", responses=_ARROW_RESPONSE, tags=["projects"])
+    def projects(system: str | None = None) -> Response:
+        return _frame(wb.projects(ref_value(system)))
+
+    @api.post("/projects", response_model=ProjectModel, tags=["projects"])
+    def create_project(body: ProjectCreate) -> ProjectModel:
+        info = wb.create_project(
+            _ref(body.system), body.name, body.settings, description=body.description
+        )
+        return ProjectModel.of(info)
+
+    @api.get("/projects/{project}", response_model=ProjectModel, tags=["projects"])
+    def project(project: str, system: str | None = None) -> ProjectModel:
+        return ProjectModel.of(wb.project(_ref(project), ref_value(system)))
+
+    @api.delete("/projects/{project}", response_model=list[int], tags=["projects"])
+    def delete_project(project: str, system: str | None = None, cascade: bool = False) -> list[int]:
+        return wb.delete_project(_ref(project), ref_value(system), cascade=cascade)
+
+    # ------------------------------------------------------------------ runs
+
+    @api.post("/runs", response_model=RunModel, tags=["runs"])
+    def start_training(body: TrainingStart) -> RunModel:
+        """Start training in background processes; answers at once with the queued run."""
+        info = wb.start_training(
+            _ref(body.project),
+            _ref(body.forecast),
+            start_volumes=body.start_volumes,
+            system=ref_value(body.system),
+            **body.overrides,
+        )
+        return RunModel.of(info)
+
+    @api.get("/runs", responses=_ARROW_RESPONSE, tags=["runs"])
+    def runs(project: str | None = None) -> Response:
+        return _frame(wb.runs(ref_value(project)))
+
+    @api.get("/runs/{run_id}", response_model=RunModel, tags=["runs"])
+    def run(run_id: int) -> RunModel:
+        return RunModel.of(wb.run(run_id))
+
+    @api.delete("/runs/{run_id}", response_model=list[int], tags=["runs"])
+    def delete_run(run_id: int) -> list[int]:
+        return wb.delete_run(run_id)
+
+    @api.post("/runs/{run_id}/stop", status_code=204, tags=["runs"])
+    def stop(run_id: int, agent: int | None = None) -> Response:
+        wb.stop(run_id, agent)
+        return Response(status_code=204)
+
+    @api.post("/runs/{run_id}/resume", response_model=RunModel, tags=["runs"])
+    def resume(run_id: int) -> RunModel:
+        return RunModel.of(wb.resume(run_id))
+
+    @api.get("/runs/{run_id}/wait", response_model=RunModel, tags=["runs"])
+    def wait(
+        run_id: int,
+        timeout: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 30.0,
+        until_learning: bool = False,
+    ) -> RunModel:
+        """Long poll: answers when the run has ended (or its agents learn, with
+        ``until_learning``), or after ``timeout`` seconds with the run as it stands."""
+        return RunModel.of(
+            wb.wait(run_id, timeout=timeout, poll=0.25, until_learning=until_learning)
+        )
+
+    @api.get("/runs/{run_id}/agents", responses=_ARROW_RESPONSE, tags=["runs"])
+    def agents(run_id: int) -> Response:
+        return _frame(wb.agents(run_id))
+
+    @api.get("/runs/{run_id}/curves", responses=_ARROW_RESPONSE, tags=["runs"])
+    def curves(
+        run_id: int,
+        series: str | None = "episode_reward",
+        all_series: bool = False,
+        after_id: int = 0,
+        watermark: Annotated[
+            str | None, Query(description='JSON {"agent index": last id seen}')
+        ] = None,
+        every: Annotated[int, Query(ge=1)] = 1,
+    ) -> Response:
+        """Learning-curve points; incremental with ``watermark`` (the last frame's
+        ``attrs["watermark"]``) or ``after_id``."""
+        after: int | dict[int, int] = after_id
+        if watermark is not None:
+            after = _watermark(watermark)
+        chosen = None if all_series else series
+        return _frame(wb.curves(run_id, chosen, after_id=after, every=every))
+
+    @api.post("/runs/{run_id}/evaluate", response_model=RunModel, tags=["runs"])
+    def evaluate(run_id: int, body: EvaluationStart) -> RunModel:
+        """Evaluate a run's best agent (or ``agent``) in the background; answers at once."""
+        return RunModel.of(wb.evaluate(run_id, _ref(body.forecast), agent=body.agent))
+
+    @api.get("/runs/{run_id}/episodes", responses=_ARROW_RESPONSE, tags=["runs"])
+    def episodes(run_id: int) -> Response:
+        return _frame(wb.episodes(run_id))
+
+    @api.get("/episodes/{episode_id}/series", responses=_ARROW_RESPONSE, tags=["runs"])
+    def episode_series(episode_id: int) -> Response:
+        return _frame(wb.episode_series(episode_id))
+
+    # ------------------------------------------------------------------ demo
+
+    @api.post("/demo", response_model=DemoModel, tags=["demo"])
+    def setup_demo(body: DemoSetup) -> DemoModel:
+        return DemoModel.of(
+            wb.setup_demo(seed=body.seed, scenarios=body.scenarios, years=body.years)
+        )
+
+    app.include_router(api)
+    _add_problem_schema(app)
+    return app
+
+
+def _ref(text: str | None) -> Any:
+    return ref_value(text)
+
+
+def _watermark(text: str) -> dict[int, int]:
+    try:
+        found = json.loads(text)
+        return {int(k): int(v) for k, v in found.items()}
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(
+            f'watermark: expected a JSON object {{"agent index": last id}}, got {text!r}'
+        ) from None
+
+
+def _check_request_size(request: Request, file_name: str | None) -> None:
+    """Refuse a request beyond the upload limit before it is read any further."""
+    length = request.headers.get("content-length")
+    limit = max(settings.max_upload_bytes(), settings.max_excel_bytes())
+    if length is not None and length.isdigit() and int(length) > limit + FORM_OVERHEAD_BYTES:
+        raise ForecastValidationError(
+            f"{file_name or 'upload'}: the request is {int(length):,} bytes; the limit for "
+            f"uploads is {limit:,} bytes (HYDRORL_MAX_UPLOAD_BYTES)"
+        )
+
+
+class _UnauthorisedError(Exception):
+    """Raised by the token check; answered 401 with a ``WWW-Authenticate`` challenge."""
+
+
+_Unauthorised = _UnauthorisedError()
+
+
+def _install_errors(app: FastAPI) -> None:
+    def problem(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+        return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+    @app.exception_handler(_UnauthorisedError)
+    def unauthorised(_request: Request, _error: Exception) -> Any:
+        body = {
+            "type": "urn:hydrorl:error:AuthenticationError",
+            "title": "AuthenticationError",
+            "status": 401,
+            "detail": "a valid bearer token is needed (hydrorl token create; HYDRORL_TOKEN)",
+            "error": "AuthenticationError",
+        }
+        return problem(401, body, {"WWW-Authenticate": "Bearer"})
+
+    def known(_request: Request, error: Exception) -> Any:
+        status = wire.status_of(error) or 500
+        return problem(status, wire.problem_of(error, status))
+
+    for cls in (HydroRLError, ValueError, TypeError):
+        app.add_exception_handler(cls, known)
+
+
+def _add_problem_schema(app: FastAPI) -> None:
+    """Declare the problem details' schema in the OpenAPI document the routes refer to."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = {
+                "type": "object",
+                "description": "RFC 9457 problem details; `error` names the HydroRL class",
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "error": {"type": "string"},
+                },
+                "required": ["type", "title", "status", "detail", "error"],
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
