@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
+import sqlalchemy as sa
 from bokeh.document import Document
 from bokeh.models import HoverTool, Legend, Range1d, Span
 
@@ -355,6 +356,80 @@ def test_the_whole_app_keeps_the_episode_range(evaluated) -> None:  # noqa: ANN0
     assert length == pd.Timedelta(weeks=WEEKS)
     app.launcher.stop_refresh()
     app.monitor.stop()
+
+
+def _status_text(browser: EpisodeBrowser) -> str:
+    return " ".join(str(getattr(pane, "object", "")) for pane in browser._status.objects)
+
+
+def test_episodes_of_a_running_evaluation_come_in_as_they_finish(tmp_path: Path) -> None:
+    """The Episodes tab says what to do first, then shows an evaluation started since it was
+    last shown, its episodes as they are written (without redrawing the one shown) and, when
+    one fails, why."""
+    wb = hydrorl.connect(f"sqlite:///{tmp_path / 'live.db'}")
+    wb.setup_demo(scenarios=2, years=1)
+    browser = EpisodeBrowser(wb)
+    assert browser.run_id is None and "No evaluation yet" in _status_text(browser)
+    run_id = store_evaluation(wb, eight_weeks(wb))
+    e, link, run = models.EvaluationEpisode, models.SeriesLink, models.ProjectRun
+
+    def second(session) -> int:  # noqa: ANN001
+        return session.scalar(
+            sa.select(e.id)
+            .join(link, e.series_link_id == link.id)
+            .where(e.run_id == run_id, link.scenario_name == "S02")
+        )
+
+    with wb.database.write() as session:  # as it is while its second scenario is played
+        source = session.get(run, run_id).source_run_id
+        session.execute(sa.update(e).where(e.id == second(session)).values(run_id=source))
+        session.execute(
+            sa.update(run)
+            .where(run.id == run_id)
+            .values(status=models.Status.RUNNING, status_reason="scenario 2 of 2: 40%")
+        )
+    browser.refresh()
+    assert browser.run_id == run_id
+    assert browser.episodes["scenario"].tolist() == ["S01"]
+    said = _status_text(browser)
+    assert "running" in said and "scenario 2 of 2: 40%" in said and "as they finish" in said
+    drawn = browser._plots.object
+    assert drawn is not None
+    with wb.database.write() as session:  # the second episode written, the run ended
+        episode = session.scalars(
+            sa.select(e).join(link, e.series_link_id == link.id).where(link.scenario_name == "S02")
+        ).one()
+        episode.run_id = run_id
+        session.execute(
+            sa.update(run)
+            .where(run.id == run_id)
+            .values(status=models.Status.COMPLETED, status_reason="")
+        )
+    browser.refresh()
+    assert browser.episodes["scenario"].tolist() == ["S01", "S02"]
+    assert browser._table.object["scenario"].tolist() == ["S01", "S02", "mean"]
+    assert browser._plots.object is drawn  # S01 still shown, not drawn again
+    assert _status_text(browser) == ""
+    browser.refresh()  # it ended: nothing more to read
+    assert browser.episodes["scenario"].tolist() == ["S01", "S02"]
+    failed = store_evaluation(wb, "Eight weeks")
+    with wb.database.write() as session:
+        session.execute(
+            sa.update(run)
+            .where(run.id == failed)
+            .values(
+                status=models.Status.FAILED,
+                status_reason="the checkpoint of agent 1 is missing",
+                error="Traceback (most recent call last):\n  FileNotFoundError: agent-1.zip",
+            )
+        )
+    browser.refresh()
+    assert browser.run_id == failed
+    [shown] = browser._status.objects
+    assert isinstance(shown, pn.pane.Alert) and shown.alert_type == "danger"
+    assert "the checkpoint of agent 1 is missing" in shown.object
+    assert "FileNotFoundError: agent-1.zip" in shown.object
+    wb.close()
 
 
 # --- the upload form ----------------------------------------------------------------------

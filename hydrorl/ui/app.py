@@ -58,7 +58,10 @@ class WorkbenchApp(pn.viewable.Viewer):
             self.launcher.stop_refresh()
             self.monitor.stop()
         if event.new == EPISODES_TAB:
-            self.episodes.reload()
+            self.episodes.reload()  # an evaluation started since it was last shown is shown
+            self.episodes.start()  # and its episodes come in as they finish
+        else:
+            self.episodes.stop()
         if event.new == RUNS_TAB:
             self.runs.reload()  # the runs started or ended since it was last shown
             self.runs.start()

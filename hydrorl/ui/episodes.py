@@ -24,7 +24,7 @@ from bokeh.models import NumeralTickFormatter
 
 from hydrorl.errors import HydroRLError
 from hydrorl.system import HydroSystem
-from hydrorl.ui.text import html_text, text_pane
+from hydrorl.ui.text import alert, html_text, text_pane
 from hydrorl.workbench import Workbench
 
 
@@ -393,28 +393,96 @@ class EpisodeBrowser(pn.viewable.Viewer):
             color="light",
             width=200,
         )
+        self._status = pn.Column(sizing_mode="stretch_width")
+        self._known: set[int] | None = None  # the evaluations seen at the last reload
+        self._callback: pn.io.PeriodicCallback | None = None
+        self._active = False  # the run shown still writes episodes
+        self._drawn: int | None = None  # the episode the plots show
         super().__init__(**params)
         self.reload()
 
     def reload(self) -> None:
+        """Read the evaluation runs again: one started since the last look is shown (its
+        episodes appear as they finish); a deleted one leaves the page."""
         runs = self.workbench.runs()
-        done = runs[(runs["kind"] == "evaluate") & (runs["status"] == "completed")]
-        ids = [int(i) for i in done["id"]]
+        evaluations = runs[runs["kind"] == "evaluate"] if len(runs) else runs
+        ids = [int(i) for i in evaluations["id"]] if len(evaluations) else []
+        new = [] if self._known is None else [i for i in ids if i not in self._known]
+        self._known = set(ids)
         self.param.run_id.objects = ids
-        if ids and self.run_id not in ids:
-            self.run_id = ids[-1]
+        if ids and (new or self.run_id not in ids):
+            self.run_id = (new or ids)[-1]
         elif not ids and self.run_id is not None:  # its run was deleted
             self.run_id = None
             self.episodes, self.series = pd.DataFrame(), pd.DataFrame()
             self._table.object = pd.DataFrame()
             self._summary.object = self._key.object = ""
-            self._plots.object = None
+            self._plots.object, self._drawn = None, None
+        self._show_status()
+
+    def refresh(self) -> None:
+        """The periodic look while shown: new evaluations, and the episodes of the one shown
+        as they are written; errors from the database are shown, not raised."""
+        try:
+            running = self._active
+            self.reload()
+            if (running or self._active) and self.run_id is not None:
+                self._on_run()  # (once more after it ended: its last episodes)
+        except HydroRLError as e:
+            self._status.objects = [alert(f"Could not read the evaluations: {e}")]
+
+    def start(self) -> None:
+        """Look again every two seconds while shown."""
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self.refresh, period=2000)
+
+    def stop(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    def _show_status(self) -> None:
+        """What to do first, or how far the evaluation shown is (and why it failed)."""
+        if self.run_id is None:
+            self._active = False
+            self._status.objects = [
+                text_pane(
+                    "No evaluation yet. In the <strong>Train</strong> tab, pick a run and press "
+                    "<strong>Evaluate best agent</strong> (or call <code>wb.evaluate(run)</code>): "
+                    "its episodes appear here as they finish, beside the perfect-foresight "
+                    "bound, the SDP benchmark and the forecast planner."
+                )
+            ]
+            return
+        info = self.workbench.run(self.run_id)
+        self._active = not info.done
+        if info.status == "completed":
+            self._status.objects = []
+        elif info.status == "failed":
+            said = f"Evaluation {info.id} failed: {info.status_reason or ''}"
+            self._status.objects = [alert(f"{said}\n\n{info.error}" if info.error else said)]
+        else:
+            reason = html_text(info.status_reason or "")
+            self._status.objects = [
+                text_pane(
+                    f"Evaluation {info.id}: <strong>{html_text(info.status)}</strong> {reason}."
+                    " Its episodes appear below as they finish."
+                )
+            ]
 
     @param.depends("run_id", watch=True, on_init=True)
     def _on_run(self) -> None:
         if self.run_id is None:
             return
-        self.episodes = self.workbench.episodes(self.run_id)
+        self._show_status()
+        episodes = self.workbench.episodes(self.run_id)
+        if (
+            len(episodes) == len(self.episodes)
+            and len(episodes)
+            and episodes["id"].tolist() == self.episodes["id"].tolist()
+        ):
+            return  # nothing new (a look while it runs)
+        self.episodes = episodes
         self.system = system_of_run(self.workbench, self.run_id)
         table = episode_table(self.episodes)
         self._table.formatters = _formatters(table)
@@ -432,6 +500,9 @@ class EpisodeBrowser(pn.viewable.Viewer):
         if self.scenario is None or self.episodes.empty:
             return
         row = self.episodes[self.episodes["scenario"] == self.scenario].iloc[0]
+        if int(row["id"]) == self._drawn:
+            return  # drawn already (new episodes of a running evaluation came in)
+        self._drawn = int(row["id"])
         self.series = self.workbench.episode_series(int(row["id"]))
         number = list(self.episodes["scenario"]).index(self.scenario) + 1
         scenario = file_part(self.scenario, f"scenario-{number}")
@@ -455,6 +526,7 @@ class EpisodeBrowser(pn.viewable.Viewer):
                 pn.Column(pn.Spacer(height=18), self.table_download),
                 pn.Column(pn.Spacer(height=18), self.series_download),
             ),
+            self._status,
             self._table,
             self._summary,
             self._key,

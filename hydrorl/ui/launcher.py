@@ -149,7 +149,10 @@ class RunLauncher(pn.viewable.Viewer):
         except HydroRLError as e:
             self._say(f"Not evaluated: {e}", error=True)
             return None
-        self._say(f"Evaluation {evaluation.id} of run {self.run_id} started.")
+        self._say(
+            f"Evaluation {evaluation.id} of run {self.run_id} started: its episodes appear in "
+            "the Episodes tab as they finish."
+        )
         return evaluation.id
 
     def _say(self, text: str, error: bool = False) -> None:
@@ -182,6 +185,12 @@ class RunLauncher(pn.viewable.Viewer):
         if self.failed and self.message:
             said = alert(self.message, "danger")
         status = ""
+        if self.run_id is None and not self.message:
+            status = (
+                "No run yet: choose the settings on the left and press <strong>Start</strong>. "
+                "The agents learn in background processes (closing this page does not stop "
+                "them); their curves appear below within a minute, the validation value first."
+            )
         if self.run_id is not None:
             info = self.workbench.run(self.run_id)
             reason = html_text(info.status_reason or "")

@@ -361,7 +361,12 @@ class RunsTable(pn.viewable.Viewer):
         if not table.equals(self._settings_pane.value):  # (a refresh keeps its scroll)
             self._settings_pane.value = table
         self._settings_pane.visible = bool(ids)
-        if not ids:
+        if not ids and self.runs.empty:
+            self._settings_title.object = (
+                "No runs yet: start one in the **Train** tab (or with `wb.start_training`); "
+                "it appears here at once."
+            )
+        elif not ids:
             self._settings_title.object = "Select runs to see their settings and hyper-parameters."
         elif len(ids) == 1:
             self._settings_title.object = "**Settings and hyper-parameters** of " + html_text(
