@@ -4,6 +4,7 @@ The handful of names a notebook needs::
 
     import hydrorl
     wb = hydrorl.connect()          # ~/.hydrorl/hydrorl.db, or $HYDRORL_DATABASE_URL
+    # or hydrorl.connect("http://host:8000"): a HydroRL server, token from $HYDRORL_TOKEN
     wb.setup_demo()
     wb.forecast_data("Demo forecast")
 
@@ -35,8 +36,10 @@ if TYPE_CHECKING:
     from hydrorl.physics import Cascade, Problem
     from hydrorl.physics.episode import EpisodeDesign
     from hydrorl.project import ALGORITHMS, TrainingSettings
+    from hydrorl.service.client import RemoteWorkbench
+    from hydrorl.service.connect import connect
     from hydrorl.system import HydroSystem, PowerStation, Reservoir
-    from hydrorl.workbench import ForecastInfo, ProjectInfo, Workbench, connect
+    from hydrorl.workbench import ForecastInfo, ProjectInfo, Workbench
     from hydrorl.workbench_runs import RunInfo
 
 __version__ = "0.1.0"
@@ -59,7 +62,9 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "hydrorl.physics.episode": ("EpisodeDesign",),
     "hydrorl.project": ("ALGORITHMS", "TrainingSettings"),
     "hydrorl.system": ("HydroSystem", "PowerStation", "Reservoir"),
-    "hydrorl.workbench": ("ForecastInfo", "ProjectInfo", "Workbench", "connect"),
+    "hydrorl.service.client": ("RemoteWorkbench",),
+    "hydrorl.service.connect": ("connect",),
+    "hydrorl.workbench": ("ForecastInfo", "ProjectInfo", "Workbench"),
     "hydrorl.workbench_runs": ("RunInfo",),
 }
 _LAZY = {name: module for module, names in _SOURCES.items() for name in names}
@@ -84,6 +89,7 @@ __all__ = [
     "NotFoundError",
     "PowerStation",
     "ProjectInfo",
+    "RemoteWorkbench",
     "RunInfo",
     "Reservoir",
     "SystemValidationError",

@@ -100,3 +100,15 @@ def test_gymnasium_make_works_after_import_gymnasium_and_hydrorl() -> None:
         "import gymnasium, hydrorl\nenv = gymnasium.make('hydrorl/Cascade-v0')\nenv.reset(seed=0)\n"
     )
     assert "stable_baselines3" not in loaded and "torch" not in loaded
+
+
+def test_the_remote_client_imports_neither_torch_nor_the_server() -> None:
+    # A user with only the client: hydrorl.connect("http://...") and its verbs' modules.
+    loaded = imported_by(
+        "import hydrorl\n"
+        "wb = hydrorl.connect('http://127.0.0.1:9')\n"
+        "assert type(wb).__name__ == 'RemoteWorkbench'\n"
+        "import hydrorl.service.client, hydrorl.service.wire"
+    )
+    server = ("fastapi", "starlette", "uvicorn")
+    assert loaded.isdisjoint(HEAVY + server), loaded & set(HEAVY + server)
