@@ -215,3 +215,30 @@ def test_the_app_has_a_runs_tab_that_polls_only_when_shown(demo: hydrorl.Workben
     assert app.launcher.run_id is None and app.episodes.run_id is None
     assert app.explorer.forecast == "Demo forecast"
     app.runs.stop()
+
+
+def test_a_run_deleted_in_another_session_leaves_the_train_tab(demo: hydrorl.Workbench) -> None:
+    """Another page deletes the run this page's launcher and monitor watch: they fall back to
+    the newest run left and say so; no error reaches the page."""
+    from hydrorl.ui import RunLauncher, TrainingMonitor
+
+    kept = written_run(demo)
+    watched = written_run(demo)
+    launcher = RunLauncher(demo)
+    monitor = TrainingMonitor(demo, run_id=watched)
+    assert launcher.run_id == watched
+    with hydrorl.connect(demo.url) as other:
+        other.delete_run(watched)
+    launcher.refresh()
+    assert launcher.run_id == kept
+    assert launcher.message == f"Run {watched} was deleted (in another page or session)."
+    assert f"Run {kept}:" in launcher._message()[1].object
+    for _ in range(5):  # it looks for deleted runs every fifth refresh
+        monitor.refresh()
+    assert monitor.run_id is None
+    with hydrorl.connect(demo.url) as other:
+        other.delete_run(kept)
+    launcher.refresh()
+    assert launcher.run_id is None and "No run yet" in launcher._message()[1].object
+    launcher.stop_refresh()
+    monitor.stop()

@@ -6,7 +6,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from hydrorl.errors import HydroRLError
+from hydrorl.errors import HydroRLError, NotFoundError
 from hydrorl.project import ALGORITHMS, TrainingSettings
 from hydrorl.ui.text import alert, html_text, text_pane
 from hydrorl.workbench import Workbench
@@ -162,6 +162,11 @@ class RunLauncher(pn.viewable.Viewer):
     def refresh(self) -> None:
         if self.run_id is None:
             return
+        try:
+            self.workbench.run(self.run_id)
+        except NotFoundError:  # deleted in another page or session
+            self._run_gone()
+            return
         agents = self.workbench.agents(self.run_id)
         agents = agents.assign(best_validation=(100.0 * agents["best_validation"]).round(2))
         agents = agents.rename(columns={"best_validation": "best validation (% of bound)"})
@@ -178,6 +183,15 @@ class RunLauncher(pn.viewable.Viewer):
         ]
         self.param.trigger("message")
 
+    def _run_gone(self) -> None:
+        """The run shown was deleted elsewhere: show the newest one left (or none), say so."""
+        gone = self.run_id
+        self.reload_runs()
+        runs = list(self.run_select.options.values())
+        self.run_id = runs[-1] if runs else None
+        self._agents.object = pd.DataFrame()
+        self._say(f"Run {gone} was deleted (in another page or session).")
+
     @param.depends("message", "run_id")
     def _message(self) -> pn.Column:
         # Messages quote names and errors, the status line a run's reason: all shown as text.
@@ -185,16 +199,20 @@ class RunLauncher(pn.viewable.Viewer):
         if self.failed and self.message:
             said = alert(self.message, "danger")
         status = ""
-        if self.run_id is None and not self.message:
+        if self.run_id is None:
             status = (
                 "No run yet: choose the settings on the left and press <strong>Start</strong>. "
                 "The agents learn in background processes (closing this page does not stop "
                 "them); their curves appear below within a minute, the validation value first."
             )
         if self.run_id is not None:
-            info = self.workbench.run(self.run_id)
-            reason = html_text(info.status_reason or "")
-            status = f"Run {info.id}: <strong>{html_text(info.status)}</strong> {reason}"
+            try:
+                info = self.workbench.run(self.run_id)
+            except NotFoundError:
+                status = f"Run {self.run_id} no longer exists."
+            else:
+                reason = html_text(info.status_reason or "")
+                status = f"Run {info.id}: <strong>{html_text(info.status)}</strong> {reason}"
         return pn.Column(said, text_pane(status), sizing_mode="stretch_width")
 
     def start_refresh(self) -> None:

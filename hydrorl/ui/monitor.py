@@ -293,6 +293,10 @@ class TrainingMonitor(pn.viewable.Viewer):
         self._refreshes += 1
         if self._refreshes % 5 == 0:
             self.reload_runs()
+            if self.run_id not in self._forecasts:  # deleted in another page or session
+                self.run_id = None
+                self._update_note()
+                return 0
         if self._discover():
             return self._received  # it switched to the run's default curve and read it all
         new, every = self._read(self.run_id, self.curves)
