@@ -141,6 +141,26 @@ def _parser() -> argparse.ArgumentParser:
         help="store prices beyond +/-1e5 EUR/MWh or inflows above 1e6 m3/s "
         "(HYDRORL_MAX_ABS_PRICE_EUR_MWH, HYDRORL_MAX_INFLOW_M3S)",
     )
+    p = sub.add_parser(
+        "serve",
+        help="serve the HTTP API (every route but /health needs a token: hydrorl token create)",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1); beyond loopback only once a token exists",
+    )
+    p.add_argument("--port", type=_whole_number(0, 65535), default=8000)
+
+    p = sub.add_parser("token", help="bearer tokens of the HTTP API (stored hashed)")
+    token = p.add_subparsers(dest="token_command", required=True)
+    t = token.add_parser(
+        "create", help="create a token; its secret is printed once, alone on stdout"
+    )
+    t.add_argument("name")
+    token.add_parser("list", help="list the tokens (never their secrets)")
+    t = token.add_parser("revoke", help="revoke a token: the server refuses it from now on")
+    t.add_argument("name")
     return parser
 
 
@@ -177,6 +197,14 @@ def _run(args: argparse.Namespace) -> None:
             install_voila_template()
         elif args.command == "dashboard":
             _serve(wb, args)
+        elif args.command == "serve":
+            from hydrorl.service.serve import serve
+
+            serve(wb, host=args.host, port=args.port)
+        elif args.command == "token":
+            from hydrorl.service.serve import token_command
+
+            token_command(wb, args.token_command, getattr(args, "name", None))
         elif args.command == "info":
             print(wb.summary())
         elif args.command == "system":

@@ -467,3 +467,19 @@ class AgentControl(Base):
     handled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     agent: Mapped[Agent] = relationship(back_populates="controls")
+
+
+# --------------------------------------------------------------------------- service
+
+
+class ApiToken(Base):
+    """A bearer token of the HTTP API, kept as the SHA-256 of its secret (never the secret)."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Hex SHA-256 of the secret: the secret is shown once, at creation, and never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
