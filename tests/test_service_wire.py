@@ -62,11 +62,14 @@ def test_time_zones_none_nan_nested_values_and_the_index_are_kept() -> None:
     frame["text"] = pd.Series(["a", None, "c", None], index=frame.index, dtype=object)
     when = [pd.Timestamp("2027-01-01"), None, None, None]
     frame["when"] = pd.Series(when, index=frame.index, dtype=object)
+    # Numbers and text in one column (a user's frame with a typo): each value as it was.
+    frame["mixed"] = pd.Series(["n/a", 1.5, None, 2], index=frame.index, dtype=object)
     frame.attrs["watermark"] = {0: 12, 3: 40}
     back = round_trip(frame)
     pd.testing.assert_frame_equal(back, frame, check_exact=True)
     assert back["text"].tolist() == ["a", None, "c", None]
     assert back["settings"].tolist()[1] is None and back["settings"].tolist()[2] == {"b": [1, 2]}
+    assert back["mixed"].tolist() == ["n/a", 1.5, None, 2]
     assert back.attrs["watermark"] == {0: 12, 3: 40}  # int keys again
     assert back["when"].tolist() == [pd.Timestamp("2027-01-01"), None, None, None]
     assert str(back["time"].dt.tz) == "Europe/Oslo"

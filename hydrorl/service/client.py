@@ -376,7 +376,8 @@ class RemoteWorkbench:
                 hold = max(0.0, min(hold, deadline - time.monotonic()))
             params = {"timeout": hold, "until_learning": until_learning}
             asked = time.monotonic()
-            info = self._run("GET", f"/runs/{key(run_id)}/wait", params=params, timeout=hold + 60.0)
+            # Within the client's timeout (120 s by default): the server holds it for ``hold``.
+            info = self._run("GET", f"/runs/{key(run_id)}/wait", params=params)
             # The server answers before its hold only when what was waited for happened.
             early = time.monotonic() - asked < hold - 0.1
             if info.done or (until_learning and early):

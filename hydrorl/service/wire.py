@@ -4,8 +4,8 @@
   and None in object columns come back as they left.  Arrow keeps most of it itself (the
   pandas metadata of :meth:`pyarrow.Table.from_pandas`); what it does not is recorded in the
   schema's metadata: object columns (pandas 3 would read them back as ``str`` with NaN for
-  None), values that are dicts or lists (sent as JSON text) and ``frame.attrs`` (the curves'
-  watermark).
+  None), columns of dicts or lists or of values of mixed types (each value sent as JSON
+  text; a value JSON cannot hold, as its text) and ``frame.attrs`` (the curves' watermark).
 - **Objects** (a forecast, a project, a run, a system) travel as JSON through the pydantic
   models below; FastAPI builds the OpenAPI document from the same models, and the client
   turns them back into the workbench's own dataclasses.
@@ -48,6 +48,16 @@ def _is_nested(value: Any) -> bool:
     return isinstance(value, dict | list | tuple)
 
 
+def _arrow_can_take(column: pd.Series) -> bool:
+    """Whether Arrow can hold an object column as one type (not, e.g., numbers and text: a
+    user's DataFrame with a typo in it, whose upload must be refused as a local one is)."""
+    try:
+        pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    return True
+
+
 def frame_to_arrow(frame: pd.DataFrame) -> bytes:
     """``frame`` as the bytes of one Arrow IPC stream (see the module's docstring)."""
     frame = frame.copy(deep=False)
@@ -57,9 +67,9 @@ def frame_to_arrow(frame: pd.DataFrame) -> bytes:
         if column.dtype != object:
             continue
         object_columns.append(str(name))
-        if column.map(_is_nested).any():
+        if column.map(_is_nested).any() or not _arrow_can_take(column):
             json_columns.append(str(name))
-            frame[name] = column.map(lambda v: json.dumps(v) if _is_nested(v) else v)
+            frame[name] = column.map(lambda v: None if v is None else json.dumps(v, default=str))
     table = pa.Table.from_pandas(frame, preserve_index=True)
     metadata = dict(table.schema.metadata or {})
     metadata[_META_OBJECT] = json.dumps(object_columns).encode()
@@ -86,7 +96,8 @@ def frame_from_arrow(data: bytes) -> pd.DataFrame:
                 values = [None if v is None else convert(v) for v in values]
             frame[name] = pd.Series(values, index=frame.index, dtype=object)
     for name in json.loads(metadata.get(_META_JSON, b"[]")):
-        frame[name] = frame[name].map(lambda v: json.loads(v) if isinstance(v, str) else v)
+        values = [None if v is None else json.loads(v) for v in table.column(name).to_pylist()]
+        frame[name] = pd.Series(values, index=frame.index, dtype=object)
     attrs = json.loads(metadata.get(_META_ATTRS, b"{}"))
     if "watermark" in attrs:  # JSON object keys are text; agent indexes are ints
         attrs["watermark"] = {int(k): int(v) for k, v in attrs["watermark"].items()}

@@ -1,0 +1,406 @@
+"""One contract suite over every backend of the workbench's verbs.
+
+The same test functions run against the local workbench (SQLite and PostgreSQL) and the
+remote one: in-process (the FastAPI app under its TestClient, wrapped by
+:class:`RemoteWorkbench`) and over a real socket against a ``hydrorl serve`` process whose
+token was made by ``hydrorl token create``.  Each test writes through the backend under test
+and reads back through the local workbench of the same database (and the other way round),
+so a remote answer is compared with what the database holds.  Real files, real processes,
+no mocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+import hydrorl
+from hydrorl.db import tokens as token_store
+from hydrorl.service.app import create_app
+from hydrorl.service.client import RemoteWorkbench
+from hydrorl.service.wire import AuthenticationError, ServiceError
+from tests import postgres
+from tests.conftest import TINY_TRAINING, kill_processes_of, long_forecast, two_reservoir_system
+
+BACKENDS = ["local-sqlite", "local-postgresql", "remote-inprocess", "remote-socket"]
+
+
+@dataclass
+class Backend:
+    """The workbench under test (``bench``) and the local one on the same database (``wb``)."""
+
+    name: str
+    bench: Any  # hydrorl.Workbench | RemoteWorkbench: one set of verbs
+    wb: hydrorl.Workbench
+    base_url: str | None = None  # a remote backend's, for raw HTTP
+    http: httpx.Client | None = None  # a client with no token, for raw HTTP
+    token: str | None = None
+    server_log: Path | None = None
+    server_pid: int | None = None
+
+    @property
+    def remote(self) -> bool:
+        return self.base_url is not None
+
+
+@pytest.fixture(autouse=True)
+def _fast_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYDRORL_HEARTBEAT_S", "0.5")  # inherited by the workers
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hydrorl", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+@contextlib.contextmanager
+def served(url: str, tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
+    """A ``hydrorl serve`` process on a free port over the database ``url``: (base URL, pid,
+    its log).  The URL travels in the environment, as a password would."""
+    port = _free_port()
+    log = tmp_path / "server.log"
+    env = {**os.environ, "HYDRORL_DATABASE_URL": url}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hydrorl", "serve", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"hydrorl serve did not come up: {log.read_text()}")
+            time.sleep(0.2)
+        yield base, process.pid, log
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    name = request.param
+    if name == "local-postgresql":
+        url = postgres.new_database(request.getfixturevalue("postgres_server"))
+    else:
+        url = f"sqlite:///{tmp_path / 'hydrorl.db'}"
+    wb = hydrorl.Workbench(url)
+    try:
+        if name.startswith("local"):
+            yield Backend(name, wb, wb)
+        elif name == "remote-inprocess":
+            from fastapi.testclient import TestClient
+
+            token = wb.database.run_write(lambda s: token_store.create_token(s, "tests"))
+            app = create_app(wb)
+            with TestClient(app, base_url="http://testserver") as client:
+                bench = RemoteWorkbench("http://testserver", token, client=client)
+                raw = TestClient(app, base_url="http://testserver")
+                yield Backend(name, bench, wb, "http://testserver", raw, token)
+        else:
+            env = {**os.environ, "HYDRORL_DATABASE_URL": url}
+            created = _cli("token", "create", "tests", env=env)
+            assert created.returncode == 0, created.stderr
+            token = created.stdout.strip()
+            with served(url, tmp_path) as (base, pid, log):
+                with RemoteWorkbench(base, token) as bench, httpx.Client(base_url=base) as raw:
+                    yield Backend(name, bench, wb, base, raw, token, log, pid)
+                assert token not in log.read_text()  # no secret in a log line
+    finally:
+        kill_processes_of(wb)  # whatever a failed test left running
+        wb.close()
+
+
+def csv_of(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+# ---------------------------------------------------------------------- the contract
+
+
+def test_systems_reservoirs_and_stations(backend: Backend) -> None:
+    bench, wb = backend.bench, backend.wb
+    created = bench.create_system(two_reservoir_system())
+    assert created == wb.system("Twin")
+    result = bench.setup_demo(scenarios=2, years=1)
+    assert result["created"] == ["system", "forecast", "project"]
+    assert result["forecast"] == wb.forecast("Demo forecast")
+    pd.testing.assert_frame_equal(bench.systems(), wb.systems(), check_exact=True)
+    reservoirs = bench.reservoirs("Twin")
+    pd.testing.assert_frame_equal(reservoirs, wb.reservoirs("Twin"), check_exact=True)
+    assert reservoirs["spill_to"].tolist() == ["Bottom", None]  # the sea is None, not NaN
+    pd.testing.assert_frame_equal(bench.power_stations(1), wb.power_stations(1))
+    assert bench.system(created.name) == created
+    with pytest.raises(hydrorl.NotFoundError) as remote:
+        bench.system("Nowhere")
+    with pytest.raises(hydrorl.NotFoundError) as local:
+        wb.system("Nowhere")
+    assert str(remote.value) == str(local.value)
+
+
+def test_upload_a_forecast_and_read_it_back(backend: Backend, tmp_path: Path) -> None:
+    bench, wb = backend.bench, backend.wb
+    bench.create_system(two_reservoir_system())
+    frame = long_forecast(scenarios=3, steps=40)
+    info = bench.upload_forecast("Twin", csv_of(frame, tmp_path / "spring.csv"), "Spring")
+    assert info == wb.forecast("Spring")
+    assert info.file_name == "spring.csv" and info.scenario_names == ("s0", "s1", "s2")
+    data = bench.forecast_data("Spring")
+    pd.testing.assert_frame_equal(data, wb.forecast_data("Spring"), check_exact=True)
+    pd.testing.assert_frame_equal(
+        bench.forecast_data(info.id, ["s1"]), wb.forecast_data("Spring", ["s1"])
+    )
+    # A DataFrame and a file's bytes too, by name or by id.
+    by_frame = bench.upload_forecast("Twin", long_forecast(seed=2), "From a frame")
+    assert by_frame == wb.forecast(by_frame.id)
+    raw = (tmp_path / "spring.csv").read_bytes()
+    by_bytes = bench.upload_forecast(
+        1, raw, "From bytes", file_name="again.csv", allow_duplicate=True
+    )
+    assert by_bytes.file_name == "again.csv"
+    pd.testing.assert_frame_equal(bench.forecasts(), wb.forecasts(), check_exact=True)
+    pd.testing.assert_frame_equal(bench.uploads(), wb.uploads(), check_exact=True)
+    assert bench.delete_forecast("From bytes") == []
+    assert "From bytes" not in set(wb.forecasts()["name"])
+
+
+def _error_of(call: Any) -> Exception:
+    try:
+        call()
+    except Exception as e:
+        return e
+    pytest.fail("no error raised")
+
+
+def test_a_refused_upload_reads_exactly_like_a_local_one(backend: Backend, tmp_path: Path) -> None:
+    bench, wb = backend.bench, backend.wb
+    bench.create_system(two_reservoir_system())
+    broken = long_forecast().astype({"price": object})
+    broken.loc[7, "price"] = "n/a"
+    cases = {
+        "a bad value in a file": lambda w: w.upload_forecast(
+            "Twin", csv_of(broken, tmp_path / "broken.csv"), "B"
+        ),
+        "a bad value in a DataFrame": lambda w: w.upload_forecast("Twin", broken, "B"),
+        "an unknown file type": lambda w: w.upload_forecast(
+            "Twin", b"time,scenario", "B", file_name="f.txt"
+        ),
+        "a DataFrame without a name": lambda w: w.upload_forecast("Twin", long_forecast()),
+        "no such system": lambda w: w.upload_forecast("Nowhere", long_forecast(), "B"),
+    }
+    for what, upload in cases.items():
+        remote, local = _error_of(lambda u=upload: u(bench)), _error_of(lambda u=upload: u(wb))
+        assert type(remote) is type(local), what
+        assert str(remote) == str(local), what
+        assert isinstance(remote, hydrorl.HydroRLError | ValueError), what
+    assert wb.forecasts().empty and wb.uploads().empty  # nothing written
+    # The second upload of the same content.
+    good = csv_of(long_forecast(), tmp_path / "good.csv")
+    bench.upload_forecast("Twin", good, "G")
+    remote = _error_of(lambda: bench.upload_forecast("Twin", good, "G2"))
+    local = _error_of(lambda: wb.upload_forecast("Twin", good, "G2"))
+    assert type(remote) is type(local) is hydrorl.DuplicateUploadError
+    assert str(remote) == str(local)
+
+
+def test_projects(backend: Backend) -> None:
+    bench, wb = backend.bench, backend.wb
+    bench.create_system(two_reservoir_system())
+    project = bench.create_project("Twin", "P", {"algorithm": "PPO"}, timesteps=2048)
+    assert project == wb.project("P")
+    assert project.settings.timesteps == 2048 and project.settings.algorithm == "PPO"
+    assert bench.project(project.id) == project
+    pd.testing.assert_frame_equal(bench.projects(), wb.projects(), check_exact=True)
+    remote = _error_of(lambda: bench.create_project("Twin", "Q", {"algorithm": "Nope"}))
+    local = _error_of(lambda: wb.create_project("Twin", "Q", {"algorithm": "Nope"}))
+    assert type(remote) is type(local) and str(remote) == str(local)
+    assert bench.delete_project("P") == []
+    assert wb.projects().empty
+
+
+def test_train_watch_curves_incrementally_and_read_agents(backend: Backend) -> None:
+    bench, wb = backend.bench, backend.wb
+    bench.setup_demo(scenarios=2, years=1)
+    run = bench.start_training("Demo project", "Demo forecast", **{**TINY_TRAINING, "agents": 1})
+    assert run.status == "queued" and run.kind == "train"  # answered at once
+    assert run == wb.run(run.id)
+    # Live: read the curves by watermark while it trains; the pieces add up to the whole.
+    pieces, watermark, deadline = [], {}, time.monotonic() + 240
+    while True:
+        info = bench.wait(run.id, timeout=2)
+        piece = bench.curves(run.id, None, after_id=watermark)
+        pieces.append(piece)
+        watermark = piece.attrs["watermark"]
+        if info.done or time.monotonic() > deadline:
+            break
+    assert info.status == "completed", (info.status_reason, info.error)
+    assert sum(len(p) > 0 for p in pieces) >= 2  # points came in while it learnt
+    pieces.append(bench.curves(run.id, None, after_id=watermark))
+    whole = wb.curves(run.id, None)
+    assert len(whole) > 0
+    # (An empty frame's columns are untyped: left out, as a plot would skip it.)
+    joined = pd.concat([p for p in pieces if len(p)], ignore_index=True).sort_values(
+        "id", ignore_index=True
+    )
+    pd.testing.assert_frame_equal(joined, whole, check_exact=True)
+    # The same frames and watermarks as the local workbench.
+    remote_curves = bench.curves(run.id)
+    pd.testing.assert_frame_equal(remote_curves, wb.curves(run.id), check_exact=True)
+    assert remote_curves.attrs["watermark"] == wb.curves(run.id).attrs["watermark"]
+    middle = int(remote_curves["id"].iloc[len(remote_curves) // 2])
+    pd.testing.assert_frame_equal(
+        bench.curves(run.id, after_id=middle), wb.curves(run.id, after_id=middle)
+    )
+    assert bench.wait(run.id, timeout=5) == wb.run(run.id)
+    agents = bench.agents(run.id)
+    pd.testing.assert_frame_equal(agents, wb.agents(run.id), check_exact=True)
+    assert agents["status"].tolist() == ["completed"]
+    pd.testing.assert_frame_equal(bench.runs(), wb.runs(), check_exact=True)
+    assert bench.run(run.id) == wb.run(run.id)
+    assert bench.delete_run(run.id) == [run.id]
+    with pytest.raises(hydrorl.NotFoundError, match=f"no run {run.id}"):
+        bench.run(run.id)
+
+
+# ---------------------------------------------------------------------- remote only
+
+
+def _routes() -> list[tuple[str, str]]:
+    """Every (method, path) of the API, with its path parameters filled in."""
+    with hydrorl.Workbench("sqlite://") as wb:
+        schema = create_app(wb, tokens=lambda _s: False).openapi()
+    filled = {"{system}": "x", "{forecast}": "x", "{project}": "x", "{run_id}": "1"}
+    filled["{episode_id}"] = "1"
+    routes = []
+    for path, operations in schema["paths"].items():
+        for key, value in filled.items():
+            path = path.replace(key, value)
+        routes += [(method.upper(), path) for method in operations]
+    return sorted(routes)
+
+
+def test_every_route_but_health_refuses_a_missing_or_wrong_token(backend: Backend) -> None:
+    if not backend.remote:
+        pytest.skip("tokens are the server's")
+    http = backend.http
+    assert http is not None
+    assert http.get("/health").status_code == 200
+    routes = [r for r in _routes() if r[1] != "/health"]
+    assert len(routes) >= 30
+    for headers in ({}, {"Authorization": "Bearer hrl_wrong"}, {"Authorization": "Basic eDp5"}):
+        for method, path in routes:
+            response = http.request(method, path, headers=headers)
+            assert response.status_code == 401, (method, path, headers, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["www-authenticate"] == "Bearer"
+            assert response.json()["error"] == "AuthenticationError"
+    with pytest.raises(AuthenticationError, match="refused the token"):
+        RemoteWorkbench(backend.base_url or "", "hrl_wrong", client=_client(backend)).systems()
+
+
+def _client(backend: Backend) -> httpx.Client:
+    if backend.name == "remote-inprocess":
+        from fastapi.testclient import TestClient
+
+        return TestClient(create_app(backend.wb), base_url="http://testserver")
+    return httpx.Client(base_url=backend.base_url or "")
+
+
+def test_a_revoked_token_is_refused_from_the_next_request(backend: Backend) -> None:
+    if not backend.remote:
+        pytest.skip("tokens are the server's")
+    assert backend.bench.systems().empty
+    backend.wb.database.run_write(lambda s: token_store.revoke_token(s, "tests"))
+    with pytest.raises(AuthenticationError):
+        backend.bench.systems()
+
+
+def test_the_server_process_shows_no_secret(backend: Backend) -> None:
+    if backend.name != "remote-socket":
+        pytest.skip("a server process")
+    assert backend.server_pid is not None and backend.token is not None
+    backend.bench.setup_demo(scenarios=2, years=1)
+    cmdline = Path(f"/proc/{backend.server_pid}/cmdline").read_bytes()
+    assert backend.token.encode() not in cmdline
+    assert b"sqlite" not in cmdline  # the database URL came in the environment
+    with backend.wb.database.read() as session:
+        stored = token_store.list_tokens(session)
+    assert backend.token not in stored.to_string()
+    assert token_store.hash_secret(backend.token) != backend.token
+    assert backend.server_log is not None and backend.token not in backend.server_log.read_text()
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+def test_token_commands_and_serve_refusing_to_listen_beyond_loopback(tmp_path: Path) -> None:
+    env = {**os.environ, "HYDRORL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    refused = _cli("serve", "--host", "0.0.0.0", "--port", str(_free_port()), env=env)
+    assert refused.returncode == 2
+    assert "refusing to listen on '0.0.0.0'" in refused.stderr
+    assert "hydrorl token create" in refused.stderr
+    created = _cli("token", "create", "alice", env=env)
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    assert secret.startswith("hrl_") and len(secret) > 40 and "\n" not in secret
+    assert "shown this once" in created.stderr and secret not in created.stderr
+    again = _cli("token", "create", "alice", env=env)
+    assert again.returncode == 2 and "a token named 'alice' exists" in again.stderr
+    listed = _cli("token", "list", env=env)
+    assert "alice" in listed.stdout and secret not in listed.stdout
+    assert token_store.hash_secret(secret) not in listed.stdout
+    assert _cli("token", "revoke", "alice", env=env).returncode == 0
+    missing = _cli("token", "revoke", "bob", env=env)
+    assert missing.returncode == 2 and "no token named 'bob'" in missing.stderr
+    # Revoked, it no longer counts: still no listening beyond loopback.
+    refused = _cli("serve", "--host", "0.0.0.0", "--port", str(_free_port()), env=env)
+    assert refused.returncode == 2
+
+
+def test_connect_picks_the_backend_by_the_url(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("HYDRORL_TOKEN", "hrl_from_env")
+    remote = hydrorl.connect("http://127.0.0.1:9/")
+    assert isinstance(remote, RemoteWorkbench) and remote.url == "http://127.0.0.1:9"
+    assert "hrl_from_env" not in repr(remote)
+    assert remote._http.headers["authorization"] == "Bearer hrl_from_env"
+    assert isinstance(hydrorl.connect("https://example.invalid", token="t"), RemoteWorkbench)
+    local = hydrorl.connect(str(tmp_path / "x.db"))
+    assert isinstance(local, hydrorl.Workbench)
+    local.close()
+    with pytest.raises(ServiceError, match="HydroRL server http://127.0.0.1:9"):
+        remote.systems()  # nothing listens there
