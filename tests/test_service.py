@@ -195,8 +195,14 @@ def test_upload_a_forecast_and_read_it_back(backend: Backend, tmp_path: Path) ->
     assert by_bytes.file_name == "again.csv"
     pd.testing.assert_frame_equal(bench.forecasts(), wb.forecasts(), check_exact=True)
     pd.testing.assert_frame_equal(bench.uploads(), wb.uploads(), check_exact=True)
-    assert bench.delete_forecast("From bytes") == []
-    assert "From bytes" not in set(wb.forecasts()["name"])
+    renamed = bench.rename_forecast("From bytes", "Renamed", system="Twin")
+    assert renamed == wb.forecast("Renamed") and renamed.id == by_bytes.id
+    taken = _error_of(lambda: bench.rename_forecast("Renamed", "Spring"))
+    local = _error_of(lambda: wb.rename_forecast("Renamed", "Spring"))
+    assert type(taken) is type(local) is hydrorl.AlreadyExistsError
+    assert str(taken) == str(local)
+    assert bench.delete_forecast(renamed) == []
+    assert "Renamed" not in set(wb.forecasts()["name"])
 
 
 def _error_of(call: Any) -> Exception:
@@ -249,7 +255,8 @@ def test_projects(backend: Backend) -> None:
     remote = _error_of(lambda: bench.create_project("Twin", "Q", {"algorithm": "Nope"}))
     local = _error_of(lambda: wb.create_project("Twin", "Q", {"algorithm": "Nope"}))
     assert type(remote) is type(local) and str(remote) == str(local)
-    assert bench.delete_project("P") == []
+    assert bench.rename_project(project, "P2") == wb.project("P2")
+    assert bench.delete_project("P2") == []
     assert wb.projects().empty
 
 
@@ -292,7 +299,25 @@ def test_train_watch_curves_incrementally_and_read_agents(backend: Backend) -> N
     assert agents["status"].tolist() == ["completed"]
     pd.testing.assert_frame_equal(bench.runs(), wb.runs(), check_exact=True)
     assert bench.run(run.id) == wb.run(run.id)
-    assert bench.delete_run(run.id) == [run.id]
+    assert bench.curve_points(run.id) == wb.curve_points(run.id) > 0
+    assert bench.curve_points(run.id, None) == len(whole)
+    named = bench.rename_run(run.id, "baseline")
+    assert named.name == "baseline" and named == wb.run(run.id)
+    assert bench.rename_run(run, None).name is None
+    # Evaluation: answered at once, then episodes and their series as the local ones.
+    evaluation = bench.evaluate(run.id)
+    assert evaluation.kind == "evaluate" and evaluation.source_run_id == run.id
+    assert not evaluation.done
+    info = bench.wait(evaluation.id, timeout=240)
+    assert info.status == "completed", (info.status_reason, info.error)
+    episodes = bench.episodes(evaluation.id)
+    pd.testing.assert_frame_equal(episodes, wb.episodes(evaluation.id), check_exact=True)
+    assert episodes["scenario"].tolist() == ["S01", "S02"]
+    episode = int(episodes["id"].iloc[0])
+    series = bench.episode_series(episode)
+    pd.testing.assert_frame_equal(series, wb.episode_series(episode), check_exact=True)
+    assert series.index.name == "time" and len(series) > 0
+    assert bench.delete_run(run.id) == [run.id, evaluation.id]
     with pytest.raises(hydrorl.NotFoundError, match=f"no run {run.id}"):
         bench.run(run.id)
 
@@ -331,6 +356,19 @@ def test_every_route_but_health_refuses_a_missing_or_wrong_token(backend: Backen
             assert response.json()["error"] == "AuthenticationError"
     with pytest.raises(AuthenticationError, match="refused the token"):
         RemoteWorkbench(backend.base_url or "", "hrl_wrong", client=_client(backend)).systems()
+
+
+def test_a_request_body_beyond_the_limit_is_refused(backend: Backend) -> None:
+    if not backend.remote:
+        pytest.skip("the server's limit")
+    http = backend.http
+    assert http is not None
+    headers = {"Authorization": f"Bearer {backend.token}", "Content-Type": "application/json"}
+    body = b'{"name": "' + b"x" * 2_000_000 + b'"}'
+    response = http.post("/projects", content=body, headers=headers)
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "the limit is 1,000,000" in response.json()["detail"]
 
 
 def _client(backend: Backend) -> httpx.Client:

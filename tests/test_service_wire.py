@@ -75,6 +75,14 @@ def test_time_zones_none_nan_nested_values_and_the_index_are_kept() -> None:
     assert str(back["time"].dt.tz) == "Europe/Oslo"
 
 
+def test_a_time_index_keeps_its_step() -> None:
+    times = pd.date_range("2027-01-01", periods=5, freq="3h", tz="UTC", name="time")
+    frame = pd.DataFrame({"revenue_eur": range(5)}, index=times)
+    back = round_trip(frame)
+    pd.testing.assert_frame_equal(back, frame, check_exact=True)
+    assert back.index.freq == pd.Timedelta("3h")
+
+
 def test_objects_cross_as_json_models(filled: hydrorl.Workbench) -> None:
     wb = filled
     forecast = wb.forecast("F")

@@ -38,6 +38,7 @@ from hydrorl.service.wire import (
     Health,
     ProjectCreate,
     ProjectModel,
+    Rename,
     RunModel,
     SystemModel,
     TrainingStart,
@@ -49,6 +50,8 @@ from hydrorl.workbench import Workbench
 MAX_WAIT_S = 60.0
 #: A forecast upload's request may exceed the file limit by this much (the form's fields).
 FORM_OVERHEAD_BYTES = 1_000_000
+#: The largest request body of any other route (JSON: settings, a system).
+MAX_BODY_BYTES = 1_000_000
 
 TokenCheck = Callable[[str], bool]
 
@@ -112,6 +115,19 @@ def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAP
             raise _Unauthorised
 
     _install_errors(app)
+
+    @app.middleware("http")
+    async def limit_bodies(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        # Uploads are checked against the upload limits in their route; nothing else needs
+        # more than a JSON document.
+        length = request.headers.get("content-length", "")
+        upload = request.method == "POST" and request.url.path.endswith("/forecasts")
+        if not upload and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            error = ValueError(
+                f"the request body is {int(length):,} bytes; the limit is {MAX_BODY_BYTES:,}"
+            )
+            return JSONResponse(wire.problem_of(error, 413), status_code=413, media_type=PROBLEM)
+        return await call_next(request)
 
     @app.get("/health", response_model=Health, tags=["service"])
     def health() -> Health:
@@ -213,6 +229,11 @@ def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAP
         """Delete a forecast; answers the ids of the runs deleted with it."""
         return wb.delete_forecast(_ref(forecast), ref_value(system), cascade=cascade)
 
+    @api.patch("/forecasts/{forecast}", response_model=ForecastModel, tags=["forecasts"])
+    def rename_forecast(forecast: str, body: Rename, system: str | None = None) -> ForecastModel:
+        info = wb.rename_forecast(_ref(forecast), _name(body), ref_value(system))
+        return ForecastModel.of(info)
+
     @api.get("/uploads", responses=_ARROW_RESPONSE, tags=["forecasts"])
     def uploads() -> Response:
         return _frame(wb.uploads())
@@ -233,6 +254,10 @@ def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAP
     @api.get("/projects/{project}", response_model=ProjectModel, tags=["projects"])
     def project(project: str, system: str | None = None) -> ProjectModel:
         return ProjectModel.of(wb.project(_ref(project), ref_value(system)))
+
+    @api.patch("/projects/{project}", response_model=ProjectModel, tags=["projects"])
+    def rename_project(project: str, body: Rename, system: str | None = None) -> ProjectModel:
+        return ProjectModel.of(wb.rename_project(_ref(project), _name(body), ref_value(system)))
 
     @api.delete("/projects/{project}", response_model=list[int], tags=["projects"])
     def delete_project(project: str, system: str | None = None, cascade: bool = False) -> list[int]:
@@ -259,6 +284,11 @@ def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAP
     @api.get("/runs/{run_id}", response_model=RunModel, tags=["runs"])
     def run(run_id: int) -> RunModel:
         return RunModel.of(wb.run(run_id))
+
+    @api.patch("/runs/{run_id}", response_model=RunModel, tags=["runs"])
+    def rename_run(run_id: int, body: Rename) -> RunModel:
+        """Name a run (None or blank: take its name away)."""
+        return RunModel.of(wb.rename_run(run_id, body.name))
 
     @api.delete("/runs/{run_id}", response_model=list[int], tags=["runs"])
     def delete_run(run_id: int) -> list[int]:
@@ -308,6 +338,13 @@ def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAP
         chosen = None if all_series else series
         return _frame(wb.curves(run_id, chosen, after_id=after, every=every))
 
+    @api.get("/runs/{run_id}/curve_points", response_model=int, tags=["runs"])
+    def curve_points(
+        run_id: int, series: str | None = "episode_reward", all_series: bool = False
+    ) -> int:
+        """How many learning-curve points the run has stored."""
+        return wb.curve_points(run_id, None if all_series else series)
+
     @api.post("/runs/{run_id}/evaluate", response_model=RunModel, tags=["runs"])
     def evaluate(run_id: int, body: EvaluationStart) -> RunModel:
         """Evaluate a run's best agent (or ``agent``) in the background; answers at once."""
@@ -336,6 +373,12 @@ def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAP
 
 def _ref(text: str | None) -> Any:
     return ref_value(text)
+
+
+def _name(body: Rename) -> str:
+    if body.name is None:
+        raise ValueError("name: a forecast or project needs a name, got null")
+    return body.name
 
 
 def _watermark(text: str) -> dict[int, int]:

@@ -233,6 +233,16 @@ class RemoteWorkbench:
             f"/forecasts/{ref_text(forecast)}/data", system=_ref(system), scenarios=chosen
         )
 
+    def rename_forecast(
+        self, forecast: str | int | ForecastInfo, name: str, system: str | int | None = None
+    ) -> ForecastInfo:
+        return self._forecast(
+            "PATCH",
+            f"/forecasts/{_ref(forecast)}",
+            params=_params(system=_ref(system)),
+            json={"name": name},
+        )
+
     def uploads(self) -> pd.DataFrame:
         return self._frame("/uploads")
 
@@ -276,6 +286,17 @@ class RemoteWorkbench:
     def project(self, name: str | int, system: str | int | None = None) -> ProjectInfo:
         found = self._json(
             "GET", f"/projects/{ref_text(name)}", params=_params(system=_ref(system))
+        )
+        return ProjectModel.model_validate(found).to_info()
+
+    def rename_project(
+        self, project: str | int | ProjectInfo, name: str, system: str | int | None = None
+    ) -> ProjectInfo:
+        found = self._json(
+            "PATCH",
+            f"/projects/{_ref(project)}",
+            params=_params(system=_ref(system)),
+            json={"name": name},
         )
         return ProjectModel.model_validate(found).to_info()
 
@@ -326,6 +347,9 @@ class RemoteWorkbench:
     def run(self, run_id: int | RunInfo) -> RunInfo:
         return self._run("GET", f"/runs/{key(run_id)}")
 
+    def rename_run(self, run_id: int | RunInfo, name: str | None) -> RunInfo:
+        return self._run("PATCH", f"/runs/{key(run_id)}", json={"name": name})
+
     def delete_run(self, run_id: int | RunInfo) -> list[int]:
         return list(self._json("DELETE", f"/runs/{key(run_id)}"))
 
@@ -352,6 +376,10 @@ class RemoteWorkbench:
         else:
             params["after_id"] = int(after_id)
         return self._frame(f"/runs/{key(run_id)}/curves", **params)
+
+    def curve_points(self, run_id: int | RunInfo, series: str | None = "episode_reward") -> int:
+        params = {"all_series": True} if series is None else {"series": series}
+        return int(self._json("GET", f"/runs/{key(run_id)}/curve_points", params=params))
 
     def stop(self, run_id: int | RunInfo, agent: int | None = None) -> None:
         self._request("POST", f"/runs/{key(run_id)}/stop", params=_params(agent=agent))

@@ -5,7 +5,8 @@
   pandas metadata of :meth:`pyarrow.Table.from_pandas`); what it does not is recorded in the
   schema's metadata: object columns (pandas 3 would read them back as ``str`` with NaN for
   None), columns of dicts or lists or of values of mixed types (each value sent as JSON
-  text; a value JSON cannot hold, as its text) and ``frame.attrs`` (the curves' watermark).
+  text; a value JSON cannot hold, as its text), a time index's ``freq`` and ``frame.attrs``
+  (the curves' watermark).
 - **Objects** (a forecast, a project, a run, a system) travel as JSON through the pydantic
   models below; FastAPI builds the OpenAPI document from the same models, and the client
   turns them back into the workbench's own dataclasses.
@@ -39,6 +40,7 @@ PROBLEM = "application/problem+json"
 _META_OBJECT = b"hydrorl.object_columns"
 _META_JSON = b"hydrorl.json_columns"
 _META_ATTRS = b"hydrorl.attrs"
+_META_FREQ = b"hydrorl.index_freq"
 
 
 # ---------------------------------------------------------------------- DataFrames
@@ -75,6 +77,9 @@ def frame_to_arrow(frame: pd.DataFrame) -> bytes:
     metadata[_META_OBJECT] = json.dumps(object_columns).encode()
     metadata[_META_JSON] = json.dumps(json_columns).encode()
     metadata[_META_ATTRS] = json.dumps(frame.attrs, default=str).encode()
+    freq = getattr(frame.index, "freqstr", None)  # a time index's step (Arrow keeps none)
+    if freq:
+        metadata[_META_FREQ] = freq.encode()
     table = table.replace_schema_metadata(metadata)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -98,6 +103,8 @@ def frame_from_arrow(data: bytes) -> pd.DataFrame:
     for name in json.loads(metadata.get(_META_JSON, b"[]")):
         values = [None if v is None else json.loads(v) for v in table.column(name).to_pylist()]
         frame[name] = pd.Series(values, index=frame.index, dtype=object)
+    if _META_FREQ in metadata and isinstance(frame.index, pd.DatetimeIndex | pd.TimedeltaIndex):
+        frame.index.freq = metadata[_META_FREQ].decode()
     attrs = json.loads(metadata.get(_META_ATTRS, b"{}"))
     if "watermark" in attrs:  # JSON object keys are text; agent indexes are ints
         attrs["watermark"] = {int(k): int(v) for k, v in attrs["watermark"].items()}
@@ -311,6 +318,12 @@ class EvaluationStart(BaseModel):
 
     forecast: str | None = None
     agent: int | None = None
+
+
+class Rename(BaseModel):
+    """The body of a ``PATCH`` that renames a run, forecast or project (None: a run unnamed)."""
+
+    name: str | None
 
 
 class DemoSetup(BaseModel):
