@@ -26,7 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 import hydrorl
 from hydrorl import settings
 from hydrorl.db import tokens as token_store
-from hydrorl.errors import ForecastValidationError, HydroRLError
+from hydrorl.errors import HydroRLError
 from hydrorl.service import wire
 from hydrorl.service.wire import (
     ARROW,
@@ -50,7 +50,8 @@ from hydrorl.workbench import Workbench
 MAX_WAIT_S = 60.0
 #: A forecast upload's request may exceed the file limit by this much (the form's fields).
 FORM_OVERHEAD_BYTES = 1_000_000
-#: The largest request body of any other route (JSON: settings, a system).
+#: The largest request body of any other route (JSON: settings, a system); an upload's is the
+#: upload limits' (HYDRORL_MAX_UPLOAD_BYTES, HYDRORL_MAX_EXCEL_BYTES) plus the form's overhead.
 MAX_BODY_BYTES = 1_000_000
 
 TokenCheck = Callable[[str], bool]
@@ -100,6 +101,8 @@ def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAP
     app = FastAPI(
         title="HydroRL",
         version=hydrorl.__version__,
+        # Counted while the body streams in (and from Content-Length before): 413 past it.
+        max_body_size=MAX_BODY_BYTES,
         description=(
             "The HydroRL workbench over HTTP. Tables come as Arrow IPC streams "
             f"({ARROW}), objects as JSON, errors as RFC 9457 problem details naming the "
@@ -115,19 +118,6 @@ def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAP
             raise _Unauthorised
 
     _install_errors(app)
-
-    @app.middleware("http")
-    async def limit_bodies(request: Request, call_next: Callable[[Request], Any]) -> Any:
-        # Uploads are checked against the upload limits in their route; nothing else needs
-        # more than a JSON document.
-        length = request.headers.get("content-length", "")
-        upload = request.method == "POST" and request.url.path.endswith("/forecasts")
-        if not upload and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            error = ValueError(
-                f"the request body is {int(length):,} bytes; the limit is {MAX_BODY_BYTES:,}"
-            )
-            return JSONResponse(wire.problem_of(error, 413), status_code=413, media_type=PROBLEM)
-        return await call_next(request)
 
     @app.get("/health", response_model=Health, tags=["service"])
     def health() -> Health:
@@ -186,9 +176,17 @@ def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAP
         chosen = None if scenarios is None else [_ref(s) for s in scenarios]
         return _frame(wb.forecast_data(_ref(forecast), chosen, ref_value(system)))
 
-    @api.post("/systems/{system}/forecasts", response_model=ForecastModel, tags=["forecasts"])
+    upload_limit = (
+        max(settings.max_upload_bytes(), settings.max_excel_bytes()) + FORM_OVERHEAD_BYTES
+    )
+
+    @api.post(
+        "/systems/{system}/forecasts",
+        response_model=ForecastModel,
+        tags=["forecasts"],
+        max_body_size=upload_limit,
+    )
     def upload_forecast(
-        request: Request,
         system: str,
         file: Annotated[UploadFile, File(description="CSV, Parquet, Excel or Arrow IPC")],
         name: Annotated[str | None, Form()] = None,
@@ -197,8 +195,9 @@ def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAP
         allow_implausible: Annotated[bool, Form()] = False,
     ) -> ForecastModel:
         """Upload a forecast file, validated and stored as a local upload is (the same
-        limits, the same messages). A DataFrame is sent as an Arrow IPC stream."""
-        _check_request_size(request, file.filename)
+        limits, the same messages: the file's size is checked on the file received, the
+        request's against the limits while it streams in). A DataFrame is sent as an Arrow
+        IPC stream."""
         with tempfile.TemporaryDirectory(prefix="hydrorl-upload-") as folder:
             source: Path | pd.DataFrame
             if file.content_type == ARROW:
@@ -389,17 +388,6 @@ def _watermark(text: str) -> dict[int, int]:
         raise ValueError(
             f'watermark: expected a JSON object {{"agent index": last id}}, got {text!r}'
         ) from None
-
-
-def _check_request_size(request: Request, file_name: str | None) -> None:
-    """Refuse a request beyond the upload limit before it is read any further."""
-    length = request.headers.get("content-length")
-    limit = max(settings.max_upload_bytes(), settings.max_excel_bytes())
-    if length is not None and length.isdigit() and int(length) > limit + FORM_OVERHEAD_BYTES:
-        raise ForecastValidationError(
-            f"{file_name or 'upload'}: the request is {int(length):,} bytes; the limit for "
-            f"uploads is {limit:,} bytes (HYDRORL_MAX_UPLOAD_BYTES)"
-        )
 
 
 class _UnauthorisedError(Exception):
