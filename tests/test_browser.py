@@ -158,12 +158,19 @@ def _the_whole_story(  # noqa: ANN001
     assert wb.agents(1)["status"].tolist() == ["stopped", "failed"]
     page.screenshot(path=str(ARTIFACTS / f"{name}-stopped.png"), full_page=True)
 
-    # Evaluate the best agent and browse its episodes.
+    # Evaluate the best agent and watch its episodes arrive in the Episodes tab.
     root.get_by_role("button", name="Evaluate best agent").click()
     root.get_by_text("Evaluation 2 of run 1 started").wait_for(timeout=30_000)
-    assert wb.wait(2, timeout=180).status == "completed"
     root.get_by_text("Episodes", exact=True).click()
-    root.get_by_text("S02", exact=True).first.wait_for(timeout=30_000)
+    # (an evaluation takes tens of seconds: it is still at work when the tab opens)
+    root.get_by_text("Its episodes appear below as they finish").wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-episodes-running.png"), full_page=True)
+    assert wb.wait(2, timeout=180).status == "completed"
+    # (no click: the tab looks again; the table's cell, not the scenario selector's option)
+    root.get_by_role("cell", name="S02", exact=True).wait_for(timeout=30_000)
+    root.get_by_text("Its episodes appear below as they finish").wait_for(
+        state="detached", timeout=30_000
+    )
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / f"{name}-episodes.png"), full_page=True)
 

@@ -393,6 +393,7 @@ def test_episodes_of_a_running_evaluation_come_in_as_they_finish(tmp_path: Path)
     assert browser.episodes["scenario"].tolist() == ["S01"]
     said = _status_text(browser)
     assert "running" in said and "scenario 2 of 2: 40%" in said and "as they finish" in said
+    assert browser._table.visible
     drawn = browser._plots.object
     assert drawn is not None
     with wb.database.write() as session:  # the second episode written, the run ended

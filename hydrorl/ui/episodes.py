@@ -462,11 +462,11 @@ class EpisodeBrowser(pn.viewable.Viewer):
             said = f"Evaluation {info.id} failed: {info.status_reason or ''}"
             self._status.objects = [alert(f"{said}\n\n{info.error}" if info.error else said)]
         else:
-            reason = html_text(info.status_reason or "")
+            reason = f": {html_text(info.status_reason)}" if info.status_reason else ""
             self._status.objects = [
                 text_pane(
-                    f"Evaluation {info.id}: <strong>{html_text(info.status)}</strong> {reason}."
-                    " Its episodes appear below as they finish."
+                    f"Evaluation {info.id} <strong>{html_text(info.status)}</strong>{reason}. "
+                    "Its episodes appear below as they finish."
                 )
             ]
 
@@ -487,6 +487,7 @@ class EpisodeBrowser(pn.viewable.Viewer):
         table = episode_table(self.episodes)
         self._table.formatters = _formatters(table)
         self._table.object = table
+        self._table.visible = not self.episodes.empty  # (not a header alone while none is in)
         self.table_download.filename = f"evaluation-{self.run_id}-episodes.csv"
         names = list(self.episodes["scenario"])
         self.param.scenario.objects = names
