@@ -235,6 +235,22 @@ def test_a_refused_upload_reads_exactly_like_a_local_one(backend: Backend, tmp_p
         assert str(remote) == str(local), what
         assert isinstance(remote, hydrorl.HydroRLError | ValueError), what
     assert wb.forecasts().empty and wb.uploads().empty  # nothing written
+    if backend.remote:  # a client's file name is a label, never a path on the server
+        http = backend.http
+        assert http is not None
+        headers = {"Authorization": f"Bearer {backend.token}"}
+        for hostile in ("..", "../../escape.txt", "/", ""):
+            files = {"file": (hostile, b"time,scenario,price,inflow\n", "text/csv")}
+            response = http.post("/systems/Twin/forecasts", files=files, headers=headers)
+            assert response.status_code == 422, (hostile, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            if hostile:
+                assert response.json()["error"] == "ForecastValidationError"
+                assert "unknown file type" in response.json()["detail"]
+            else:  # a form field, not a file
+                assert response.json()["error"] == "ValidationError"
+                assert "body.file" in response.json()["detail"]
+        assert not (tmp_path.parent / "escape.txt").exists()
     # The second upload of the same content.
     good = csv_of(long_forecast(), tmp_path / "good.csv")
     bench.upload_forecast("Twin", good, "G")

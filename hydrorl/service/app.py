@@ -20,13 +20,14 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 import hydrorl
 from hydrorl import settings
 from hydrorl.db import tokens as token_store
-from hydrorl.errors import HydroRLError
+from hydrorl.errors import HydroRLError, ValidationError
 from hydrorl.service import wire
 from hydrorl.service.wire import (
     ARROW,
@@ -204,10 +205,11 @@ def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAP
                 source = wire.frame_from_arrow(file.file.read())
                 file_name = None
             else:
-                # Under its own name: the validation's messages name the file as a local
-                # upload of it does.
-                file_name = Path(file.filename or "upload").name
-                source = Path(folder) / file_name
+                # Named by its own base name (``file_name``): the validation's messages name
+                # the file as a local upload of it does. On disk under a name of ours with its
+                # extension (the format): a client's name never becomes a path.
+                file_name = Path(file.filename or "").name or "upload"
+                source = Path(folder) / f"upload{Path(file_name).suffix}"
                 with source.open("wb") as out:
                     shutil.copyfileobj(file.file, out, 1 << 20)
             info = wb.upload_forecast(
@@ -418,6 +420,17 @@ def _install_errors(app: FastAPI) -> None:
 
     for cls in (HydroRLError, ValueError, TypeError):
         app.add_exception_handler(cls, known)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(_request: Request, error: Exception) -> Any:
+        # A request the routes' models refuse (a missing field, a wrong type): HydroRL's
+        # ValidationError, in the same problem form as every other error.
+        found = error.errors() if isinstance(error, RequestValidationError) else []
+        text = "; ".join(
+            f"{'.'.join(str(part) for part in e.get('loc', ()))}: {e.get('msg', '')}" for e in found
+        )
+        refused = ValidationError(f"the request is not valid: {text or error}")
+        return problem(422, wire.problem_of(refused, 422))
 
 
 def _add_problem_schema(app: FastAPI) -> None:

@@ -106,7 +106,8 @@ class RemoteWorkbench:
                 f"HydroRL server {self.url} refused the token: "
                 f"{problem.get('detail', 'unauthorised')}"
             )
-        if "error" not in problem:  # not one of HydroRL's problems: the framework's or a proxy's
+        if "error" not in problem or response.status_code >= 500:
+            # Not one of HydroRL's problems (the framework's, a proxy's) or a server's bug.
             detail = problem.get("detail", response.text[:500])
             raise ServiceError(
                 f"HydroRL server {self.url}: {method} {path}: HTTP {response.status_code}: {detail}"
