@@ -6,6 +6,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from hydrorl.demo import count
 from hydrorl.errors import HydroRLError, NotFoundError
 from hydrorl.project import ALGORITHMS, TrainingSettings
 from hydrorl.ui.text import alert, html_text, text_pane
@@ -110,7 +111,7 @@ class RunLauncher(pn.viewable.Viewer):
             return None
         self.run_id = run.id
         self.reload_runs()
-        self._say(f"Run {run.id} started: {self.agents} agents in the background.")
+        self._say(f"Run {run.id} started: {count(self.agents, 'agent')} in the background.")
         self.refresh()
         return run.id
 
