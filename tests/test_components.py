@@ -124,7 +124,7 @@ def test_the_monitor_streams_only_new_points(demo: hydrorl.Workbench) -> None:
 
     demo.database.run_write(end)
     monitor.refresh()
-    labels = [layer[()].label for layer in monitor._plot_pane.object]
+    labels = [layer.label for layer in monitor._plot_pane.object[()]]
     assert {"agent 0", "agent 1 (failed)", "agent 2 (stopped)"} <= set(labels)
     table = monitor._agents_pane.object
     assert table["status"].tolist() == ["running", "failed", "stopped"]
@@ -349,7 +349,7 @@ def test_the_monitor_opens_on_validation_with_its_reference_lines(
     assert monitor.references() == {"SDP benchmark": 81.0, "planner": 90.0}
     line = monitor.reference_pipes["SDP benchmark"].data
     assert line["value"].tolist() == [81.0, 81.0] and line["timestep"].tolist() == [0, 500]
-    labels = [layer[()].label for layer in monitor._plot_pane.object]
+    labels = [layer.label for layer in monitor._plot_pane.object[()]]
     assert {"agent 0", "agent 1", "SDP benchmark", "planner"} <= set(labels)
     assert _axis_labels(monitor) == ("timesteps", "validation value (% of bound)")
     table = monitor._agents_pane.object

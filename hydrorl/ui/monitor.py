@@ -487,7 +487,7 @@ class TrainingMonitor(pn.viewable.Viewer):
     def _note_html(self) -> str:
         return text_block(html_text(self._note))
 
-    def _plot(self) -> hv.Overlay:
+    def _plot(self) -> hv.Overlay | hv.DynamicMap:
         self._figures = []
         x = self.x_axis
         exact = self.series.startswith("validation/")  # few points, each an exact score
@@ -582,7 +582,9 @@ class TrainingMonitor(pn.viewable.Viewer):
         if not layers:
             empty = hv.Curve(pd.DataFrame({x: [], "value": []}), x, "value")
             return hv.Overlay([empty.opts(**common)])
-        return hv.Overlay([layer.opts(**common) for layer in layers])
+        # Collated here as HoloViews' plotting would (one DynamicMap of overlays, following
+        # every layer's stream), without the warning it prints for each plot on the terminal.
+        return hv.Overlay([layer.opts(**common) for layer in layers]).collate()
 
     def _csv(self) -> io.StringIO:
         """Every stored point of the run (not only those drawn), with its smoothed value."""
