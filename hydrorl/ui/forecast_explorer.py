@@ -24,7 +24,8 @@ def daily_means(data: pd.DataFrame) -> pd.DataFrame:
 
 def forecast_plot(daily: pd.DataFrame, title: str = "") -> hv.Layout:
     """Price over inflow, one curve per scenario."""
-    opts = {"width": 760, "height": 230, "show_grid": True}
+    # The key right of the plot, never over the lines (the width grows by the key's).
+    opts = {"width": 860, "height": 230, "show_grid": True, "legend_position": "right"}
     if daily.empty:
         empty = hv.Curve([], "time", "value")
         return (empty + empty).cols(1)
