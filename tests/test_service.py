@@ -409,6 +409,25 @@ def small_uploads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HYDRORL_MAX_UPLOAD_BYTES", "5000")
 
 
+def test_a_server_error_is_a_problem_without_its_text(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    with hydrorl.Workbench(f"sqlite:///{tmp_path / 'broken.db'}") as wb:
+        with wb.database.engine.begin() as conn:  # a database broken behind its back
+            conn.exec_driver_sql("DROP TABLE forecast")
+        app = create_app(wb, tokens=lambda secret: secret == "good")
+        with TestClient(app, raise_server_exceptions=False) as http:
+            response = http.get("/forecasts", headers={"Authorization": "Bearer good"})
+            assert response.status_code == 500
+            assert response.headers["content-type"] == "application/problem+json"
+            problem = response.json()
+            assert problem["error"] == "InternalError"
+            assert "forecast" not in problem["detail"] and "SELECT" not in problem["detail"]
+            client = RemoteWorkbench("http://testserver", "good", client=http)
+            with pytest.raises(ServiceError, match="HTTP 500: internal error"):
+                client.forecasts()
+
+
 def _client(backend: Backend) -> httpx.Client:
     if backend.name == "remote-inprocess":
         from fastapi.testclient import TestClient

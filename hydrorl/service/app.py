@@ -421,6 +421,20 @@ def _install_errors(app: FastAPI) -> None:
     for cls in (HydroRLError, ValueError, TypeError):
         app.add_exception_handler(cls, known)
 
+    @app.exception_handler(Exception)
+    def bug(_request: Request, error: Exception) -> Any:
+        # A server's bug or a broken database: no text of it leaves the server (it may name
+        # paths or SQL); the traceback goes to the server's log.
+        body = {
+            "type": "urn:hydrorl:error:InternalError",
+            "title": "InternalError",
+            "status": 500,
+            "detail": f"internal error ({type(error).__name__}): the server's log has the "
+            "traceback",
+            "error": "InternalError",
+        }
+        return problem(500, body)
+
     @app.exception_handler(RequestValidationError)
     def invalid_request(_request: Request, error: Exception) -> Any:
         # A request the routes' models refuse (a missing field, a wrong type): HydroRL's
