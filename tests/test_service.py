@@ -36,6 +36,7 @@ from tests import postgres
 from tests.conftest import TINY_TRAINING, kill_processes_of, long_forecast, two_reservoir_system
 
 BACKENDS = ["local-sqlite", "local-postgresql", "remote-inprocess", "remote-socket"]
+REMOTE = ["remote-inprocess", "remote-socket"]  # what only a server does: tokens, limits
 
 
 @dataclass
@@ -355,9 +356,8 @@ def _routes() -> list[tuple[str, str]]:
     return sorted(routes)
 
 
+@pytest.mark.parametrize("backend", REMOTE, indirect=True)
 def test_every_route_but_health_refuses_a_missing_or_wrong_token(backend: Backend) -> None:
-    if not backend.remote:
-        pytest.skip("tokens are the server's")
     http = backend.http
     assert http is not None
     assert http.get("/health").status_code == 200
@@ -374,9 +374,8 @@ def test_every_route_but_health_refuses_a_missing_or_wrong_token(backend: Backen
         RemoteWorkbench(backend.base_url or "", "hrl_wrong", client=_client(backend)).systems()
 
 
+@pytest.mark.parametrize("backend", REMOTE, indirect=True)
 def test_a_request_body_beyond_the_limit_is_refused(backend: Backend) -> None:
-    if not backend.remote:
-        pytest.skip("the server's limit")
     http = backend.http
     assert http is not None
     headers = {"Authorization": f"Bearer {backend.token}", "Content-Type": "application/json"}
@@ -436,18 +435,16 @@ def _client(backend: Backend) -> httpx.Client:
     return httpx.Client(base_url=backend.base_url or "")
 
 
+@pytest.mark.parametrize("backend", REMOTE, indirect=True)
 def test_a_revoked_token_is_refused_from_the_next_request(backend: Backend) -> None:
-    if not backend.remote:
-        pytest.skip("tokens are the server's")
     assert backend.bench.systems().empty
     backend.wb.database.run_write(lambda s: token_store.revoke_token(s, "tests"))
     with pytest.raises(AuthenticationError):
         backend.bench.systems()
 
 
+@pytest.mark.parametrize("backend", ["remote-socket"], indirect=True)
 def test_the_server_process_shows_no_secret(backend: Backend) -> None:
-    if backend.name != "remote-socket":
-        pytest.skip("a server process")
     assert backend.server_pid is not None and backend.token is not None
     backend.bench.setup_demo(scenarios=2, years=1)
     cmdline = Path(f"/proc/{backend.server_pid}/cmdline").read_bytes()
