@@ -96,39 +96,3 @@ def test_the_reaper_sees_a_dead_process_at_once(wb: hydrorl.Workbench) -> None:
         )
     wb.reap()
     assert wb.run(run_id).status_reason.startswith(f"process {gone.pid} on ")
-
-
-def test_an_agent_whose_supervisor_lives_is_left_to_it(wb: hydrorl.Workbench) -> None:
-    """The supervisor waits on its agents and says how one ended (its signal, its log): a
-    reader must not fail a dead agent first with a poorer reason.  Once the supervisor is
-    gone too, the reader's reaper judges both."""
-    from hydrorl.jobs.liveness import owner_columns
-
-    run_id, agent_id = _run_with_agent(wb)
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    supervisor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        with wb.database.write() as s:
-            s.execute(
-                sa.update(models.ProjectRun).values(
-                    status=Status.RUNNING,
-                    heartbeat_at=models.utcnow(),
-                    **owner_columns(supervisor.pid),
-                )
-            )
-            s.execute(
-                sa.update(models.Agent).values(
-                    status=Status.RUNNING, heartbeat_at=models.utcnow(), **owner_columns(gone.pid)
-                )
-            )
-        assert wb.reap() == []
-        assert wb.agents(run_id).loc[0, "status"] == "running"
-    finally:
-        supervisor.kill()
-        supervisor.wait()
-    reaped = {(item.kind, item.id) for item in wb.reap()}
-    assert reaped == {("run", run_id), ("agent", agent_id)}
-    agent = wb.agents(run_id).loc[0]
-    assert agent["status"] == "failed"
-    assert agent["status_reason"].startswith(f"process {gone.pid} on ")

@@ -59,24 +59,11 @@ def find_stale(
     }
     for kind, (model, waiting) in queries.items():
         query = sa.select(
-            model.id,
-            model.host,
-            model.pid,
-            model.process_start,
-            model.heartbeat_at,
-            waiting,
-            run.host,
-            run.pid,
-            run.process_start,
+            model.id, model.host, model.pid, model.process_start, model.heartbeat_at, waiting
         ).where(model.status.in_(ACTIVE))
         if kind == "agent":
             query = query.join(run, model.run_id == run.id)
-        for row in session.execute(query):
-            row_id, row_host, pid, start, heartbeat, since, run_host, run_pid, run_start = row
-            if kind == "agent" and _left_to_supervisor(
-                row_host, run_host, run_pid, run_start, host, check_processes
-            ):
-                continue
+        for row_id, row_host, pid, start, heartbeat, since in session.execute(query):
             owner = Owner(row_host, pid, start, heartbeat, since)
             verdict = judge(
                 owner,
@@ -99,25 +86,6 @@ def find_stale(
                 continue
             found.append(Reaped(kind, row_id, reason))
     return found
-
-
-def _left_to_supervisor(
-    agent_host: str | None,
-    run_host: str | None,
-    run_pid: int | None,
-    run_start: str | None,
-    host: str,
-    check_processes: bool,
-) -> bool:
-    """Whether an agent of this host is its run's supervisor's to judge: the supervisor
-    started it, waits on it and, when it ends, says how (its signal, its log), within a
-    poll.  A reader that judged it first would write a poorer reason."""
-    return (
-        check_processes
-        and agent_host == host
-        and run_host == host
-        and process_alive(run_pid, run_start)
-    )
 
 
 def reap_stale(
