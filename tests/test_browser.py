@@ -384,9 +384,10 @@ def test_hostile_text_shows_as_text_and_runs_nothing(browser, tmp_path: Path) ->
         bad.to_csv(csv, index=False)
         page.locator("input[type=file]").set_input_files(str(csv))
         error = page.locator(".alert-danger")
-        error.wait_for(timeout=30_000)
-        text = error.locator(".hydrorl-text").inner_text()
-        assert f"{csv.name}: column 'price', line 5" in text
+        # (the alert's box may be drawn a moment before its text: wait for the text)
+        said = error.locator(".hydrorl-text", has_text=f"{csv.name}: column 'price', line 5")
+        said.wait_for(timeout=30_000)
+        text = said.inner_text()
         assert f"price = '{EVIL}' is not a number" in text  # every character, $$ included
         assert error.locator("img, a, mjx-container").count() == 0
         assert error.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"

@@ -176,8 +176,10 @@ def test_ctrl_c_during_an_upload_leaves_no_partial_forecast(tmp_path: Path) -> N
     big = tmp_path / "big.csv"
     long_forecast(scenarios=30, steps=14_608).to_csv(big, index=False)
     # Small committed chunks (877 of them): the upload is interrupted while its values are
-    # being inserted, however long this test waits between its looks (88 chunks of 10,000
-    # rows once all went in before the signal, in a CI run at a load of 5 on 2 cores).
+    # being inserted, however long this test waits between its looks.  Ctrl-C as in a
+    # terminal: a shell's background job (`nohup ... &`, as a CI may be started) hands its
+    # children SIGINT ignored, and Python then keeps ignoring it (what made the upload end
+    # with exit code 0 in two fresh-clone CI runs, whatever the chunk size).
     upload = subprocess.Popen(
         [
             sys.executable,
@@ -190,6 +192,7 @@ def test_ctrl_c_during_an_upload_leaves_no_partial_forecast(tmp_path: Path) -> N
             str(tmp_path / "big.csv"),
         ],
         env={**os.environ, "HYDRORL_UPLOAD_CHUNK_ROWS": "1000"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
