@@ -41,4 +41,4 @@ class InUseError(HydroRLError):
 
 
 class DatabaseError(HydroRLError):
-    """The database could not be opened or migrated."""
+    """The database could not be opened, migrated or written."""

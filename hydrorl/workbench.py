@@ -85,7 +85,7 @@ class Workbench(RunVerbs):
         """``database``: a :class:`~hydrorl.db.Database` or its SQLAlchemy URL (or see
         :func:`connect`)."""
         self.database = Database(database) if isinstance(database, str) else database
-        self.reap()
+        self._reap_unless_locked()
 
     @property
     def url(self) -> str:

@@ -25,6 +25,9 @@ from hydrorl.db import systems as system_store
 from hydrorl.errors import NotFoundError
 from hydrorl.project import TrainingSettings
 
+# How long a reader reaping in passing waits for another process's transaction (s).
+_PASSING_LOCK_WAIT_S = 2.0
+
 
 @dataclasses.dataclass(frozen=True)
 class RunInfo:
@@ -499,7 +502,7 @@ class RunVerbs:
 
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            self.reap()
+            self._reap_unless_locked()
             info = self.run(run_id)
             if info.done or (deadline is not None and time.monotonic() > deadline):
                 return info
@@ -597,15 +600,18 @@ class RunVerbs:
             )
         return pd.DataFrame(columns, index=pd.Index(times, name="time"))
 
-    def reap(self) -> list[Any]:
+    def reap(self, *, lock_wait: float | None = None) -> list[Any]:
         """Fail runs and agents whose processes are gone, with the reason; return them.
 
         Looking is a read; only what is found dead is written.  ``run``, ``runs`` and
         ``agents`` call it themselves (at most every ``HYDRORL_REAP_INTERVAL_S``), so an
-        open dashboard or notebook sees a death within seconds.
+        open dashboard or notebook sees a death within seconds.  ``lock_wait``: the most
+        seconds to wait for another process's transaction on the rows to fail (default:
+        SQLite's busy timeout); past it :class:`~hydrorl.db.LockWaitTimeout` is raised.
         """
         import time
 
+        from hydrorl import settings
         from hydrorl.jobs.reaper import find_stale, reap_stale
 
         self._last_reap = time.monotonic()
@@ -613,7 +619,18 @@ class RunVerbs:
             found = find_stale(session)
         if not found:
             return []
-        return self.database.run_write(lambda s: reap_stale(s))  # judged again, under the lock
+        if lock_wait is None:
+            lock_wait = settings.sqlite_busy_timeout_ms() / 1000
+        # Judged again, under the lock.
+        return self.database.run_write(lambda s: reap_stale(s), lock_wait=lock_wait)
+
+    def _reap_unless_locked(self) -> None:
+        """Reap in passing: a process stuck inside a write (stopped, swapped out) holds its
+        rows locked, and a reader must not hang behind it; the next look tries again."""
+        from hydrorl.db import LockWaitTimeout
+
+        with contextlib.suppress(LockWaitTimeout):
+            self.reap(lock_wait=_PASSING_LOCK_WAIT_S)
 
     def _look_for_deaths(self) -> None:
         import time
@@ -622,4 +639,4 @@ class RunVerbs:
 
         last = getattr(self, "_last_reap", None)
         if last is None or time.monotonic() - last >= settings.reap_interval_seconds():
-            self.reap()
+            self._reap_unless_locked()

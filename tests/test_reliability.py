@@ -176,6 +176,56 @@ def test_an_open_reader_sees_a_death_without_reconnecting(
             p.wait()
 
 
+_HOLD_A_WRITE = textwrap.dedent(
+    """
+    import sys, time
+    import sqlalchemy as sa
+    from hydrorl.db import Database, models
+    database = Database(sys.argv[1])
+    with database.write() as session:
+        session.execute(sa.update(models.ProjectRun).values(heartbeat_at=models.utcnow()))
+        session.flush()
+        print("holding", flush=True)
+        time.sleep(600)
+    """
+)
+
+
+def test_a_reader_does_not_hang_behind_a_process_stuck_inside_a_write(
+    wb: hydrorl.Workbench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process stopped inside a write (SIGSTOP, a debugger, a machine swapping) keeps its
+    rows locked.  A reader that reaped in passing waited behind it for ever on PostgreSQL (a
+    fresh-clone CI hung so); now it goes on, and reaps once the lock is let go."""
+    from hydrorl.db import LockWaitTimeout
+
+    monkeypatch.setenv("HYDRORL_REAP_INTERVAL_S", "0")
+    run_id, _ = _run_with_agents(wb)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with wb.database.write() as s:
+        s.execute(sa.update(models.Agent).values(status=Status.RUNNING, **owner_columns(gone.pid)))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_A_WRITE, wb.url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        # Readers answer, with what they can see, while the lock is held.
+        assert wb.agents(run_id).loc[0, "status"] == "running"
+        assert wb.run(run_id).status == "running"
+        with pytest.raises(LockWaitTimeout, match="stayed locked by another process's"):
+            wb.reap(lock_wait=0.5)
+    finally:
+        holder.kill()
+        holder.wait()
+    deadline = time.monotonic() + 60
+    while wb.agents(run_id).loc[0, "status"] != "failed" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    agent = wb.agents(run_id).loc[0]
+    assert agent["status"] == "failed", agent["status_reason"]
+    assert agent["status_reason"].startswith(f"process {gone.pid} on ")
+
+
 def test_looking_for_deaths_writes_nothing_when_all_is_well(wb: hydrorl.Workbench) -> None:
     """Dashboards refresh every few seconds: a look is a read, not a write storm."""
     run_id, _ = _run_with_agents(wb)

@@ -218,25 +218,18 @@ def _kill(pid: int) -> None:
 def test_a_killed_agent_is_seen_at_once_and_the_run_resumes(demo: hydrorl.Workbench) -> None:
     run = demo.start_training("Demo project", "Demo forecast", **{**TINY, "timesteps": 6144})
     agents = learning(demo, run.id)
-    with demo.database.read() as session:
-        supervisor = session.get(models.ProjectRun, run.id).pid
-    # The supervisor held still, so that this reader sees the death first, as it may anyway.
-    os.kill(supervisor, signal.SIGSTOP)
-    try:
-        _kill(int(agents.loc[0, "pid"]))
-        failed = wait_for(lambda: demo.agents(run.id).loc[0, "status"] == "failed", 5.0, "failure")
-        assert failed
-        first = demo.agents(run.id).loc[0]
-        assert first["status_reason"].startswith(f"process {agents.loc[0, 'pid']} on ")
-    finally:
-        os.kill(supervisor, signal.SIGCONT)
+    _kill(int(agents.loc[0, "pid"]))
+    # A reader may see the pid gone before the supervisor reaps its child: either says so.
+    failed = wait_for(lambda: demo.agents(run.id).loc[0, "status"] == "failed", 30.0, "failure")
+    assert failed
 
-    # Then the supervisor, which waits on its agents, says how it ended: the signal, the log.
+    # Then the supervisor, which waits on its agents, says how it ended: the signal, the log
+    # (tests/test_reliability.py holds the order where a reader saw the death first).
     def told() -> str | None:
         text = demo.agents(run.id).loc[0, "status_reason"]
         return text if "SIGKILL" in text else None
 
-    reason = wait_for(told, 10.0, "the supervisor's reason")
+    reason = wait_for(told, 60.0, "the supervisor's reason")
     assert reason.startswith("agent process ended without reporting (killed by signal SIGKILL)")
     assert "SIGKILL" in demo.agents(run.id).loc[0, "error"]
     info = demo.wait(run.id, timeout=120)

@@ -31,6 +31,7 @@ from hydrorl.errors import DatabaseError
 T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _WRITE_OPTION = "hydrorl_write"
+_LOCK_WAIT_OPTION = "hydrorl_lock_wait_ms"
 _MIGRATION_LOCK_ID = 0x487944726F524C  # "HydroRL": one fixed key for schema upgrades
 
 
@@ -61,8 +62,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    options = conn.get_execution_options()
+    immediate = options.get(_WRITE_OPTION, False)
+    wait_ms = options.get(_LOCK_WAIT_OPTION)
+    if wait_ms is None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        return
+    # Once BEGIN IMMEDIATE holds the write lock nothing else in the transaction waits.
+    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {settings.sqlite_busy_timeout_ms()}")
+
+
+def _is_lock_wait(error: sa.exc.OperationalError) -> bool:
+    """True where the statement gave up waiting for a lock another transaction holds."""
+    if getattr(error.orig, "sqlstate", None) == "55P03":  # PostgreSQL: lock_not_available
+        return True
+    message = str(error.orig).lower()
+    return "locked" in message or "busy" in message
 
 
 def create_engine(url: str) -> Engine:
@@ -77,6 +96,10 @@ def create_engine(url: str) -> Engine:
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sa.create_engine(sa_url, pool_pre_ping=True)
+
+
+class LockWaitTimeout(DatabaseError):
+    """A write waited its ``lock_wait`` for a lock another transaction held."""
 
 
 class Database:
@@ -144,28 +167,61 @@ class Database:
                 session.rollback()
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Session]:
-        """A session whose changes are committed in one transaction at the end of the block."""
+    def write(self, *, lock_wait: float | None = None) -> Iterator[Session]:
+        """A session whose changes are committed in one transaction at the end of the block.
+
+        ``lock_wait``: the most seconds any statement waits for a lock another
+        transaction holds (SQLite's write lock, a PostgreSQL row lock) before it raises
+        :class:`LockWaitTimeout`; by default SQLite waits its busy timeout and
+        PostgreSQL as long as it takes.
+        """
+        options: dict[str, Any] = {_WRITE_OPTION: True}
+        if lock_wait is not None:
+            options[_LOCK_WAIT_OPTION] = max(1, round(lock_wait * 1000))
         with self._sessions() as session:
-            # Taking the connection begins the transaction, with the write lock on SQLite.
-            session.connection(execution_options={_WRITE_OPTION: True})
+            try:
+                # Taking the connection begins the transaction, with the write lock on SQLite.
+                connection = session.connection(execution_options=options)
+                if lock_wait is not None and connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(
+                        f"SET LOCAL lock_timeout = {options[_LOCK_WAIT_OPTION]}"
+                    )
+            except sa.exc.OperationalError as e:
+                session.rollback()
+                if lock_wait is not None and _is_lock_wait(e):
+                    raise LockWaitTimeout(self._locked(lock_wait)) from e
+                raise
             try:
                 yield session
                 session.commit()
+            except sa.exc.OperationalError as e:
+                session.rollback()
+                if lock_wait is not None and _is_lock_wait(e):
+                    raise LockWaitTimeout(self._locked(lock_wait)) from e
+                raise
             except BaseException:
                 session.rollback()
                 raise
 
-    def run_write(self, work: Callable[[Session], T], *, attempts: int = 8) -> T:
+    def _locked(self, seconds: float) -> str:
+        return (
+            f"the database {self._display_url} stayed locked by another process's "
+            f"transaction for {seconds:g} s"
+        )
+
+    def run_write(
+        self, work: Callable[[Session], T], *, attempts: int = 8, lock_wait: float | None = None
+    ) -> T:
         """Run ``work(session)`` in one write transaction, retrying if the database is locked.
 
         The busy timeout already waits for other writers; this covers what it
         cannot (a lock that outlasts it, a busy snapshot), with jittered backoff.
-        ``work`` must be safe to run again after a rollback.
+        ``work`` must be safe to run again after a rollback.  With ``lock_wait`` (see
+        :meth:`write`) a lock held that long raises :class:`LockWaitTimeout` at once.
         """
         for attempt in range(attempts):
             try:
-                with self.write() as session:
+                with self.write(lock_wait=lock_wait) as session:
                     return work(session)
             except sa.exc.OperationalError as e:
                 message = str(e.orig).lower()
