@@ -277,6 +277,8 @@ def test_projects(backend: Backend) -> None:
     assert wb.projects().empty
 
 
+# Locally ``bench`` *is* ``wb``: tests/test_runs.py trains and evaluates on both databases.
+@pytest.mark.parametrize("backend", REMOTE, indirect=True)
 def test_train_watch_curves_incrementally_and_read_agents(backend: Backend) -> None:
     bench, wb = backend.bench, backend.wb
     bench.setup_demo(scenarios=2, years=1)
