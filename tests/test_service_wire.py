@@ -97,6 +97,21 @@ def test_objects_cross_as_json_models(filled: hydrorl.Workbench) -> None:
     assert wire.DemoModel.of(demo).to_result() == demo
 
 
+@pytest.mark.parametrize(
+    ("info", "model", "renamed"),
+    [
+        (hydrorl.RunInfo, wire.RunModel, {}),
+        (hydrorl.ForecastInfo, wire.ForecastModel, {"step": "step_seconds"}),
+        (hydrorl.ProjectInfo, wire.ProjectModel, {}),
+    ],
+)
+def test_a_wire_model_has_every_field_of_its_object(info: type, model: type, renamed: dict) -> None:
+    """The models are written out for their OpenAPI schema: a field added to the object and
+    not to its model would be lost on the wire, silently."""
+    fields = [renamed.get(f.name, f.name) for f in dataclasses.fields(info)]
+    assert fields == list(model.model_fields)
+
+
 def test_a_run_crosses_as_json() -> None:
     run = hydrorl.RunInfo(
         id=3,
