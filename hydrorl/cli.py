@@ -151,6 +151,13 @@ def _parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1); beyond loopback only once a token exists",
     )
     p.add_argument("--port", type=_whole_number(0, 65535), default=8000)
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a web origin (https://host[:port]) whose pages may call the API; repeat for "
+        "more (default HYDRORL_CORS_ORIGINS; none: CORS off)",
+    )
 
     p = sub.add_parser("token", help="bearer tokens of the HTTP API (stored hashed)")
     token = p.add_subparsers(dest="token_command", required=True)
@@ -200,7 +207,7 @@ def _run(args: argparse.Namespace) -> None:
         elif args.command == "serve":
             from hydrorl.service.serve import serve
 
-            serve(wb, host=args.host, port=args.port)
+            serve(wb, host=args.host, port=args.port, cors_origins=args.cors_origin)
         elif args.command == "token":
             from hydrorl.service.serve import token_command
 

@@ -88,6 +88,13 @@ def max_agents() -> int:
 # measured on a 197 MB CSV of 350 scenarios x 14,608 steps (benchmarks/upload.py).
 
 
+def cors_origins() -> tuple[str, ...]:
+    """Web origins whose pages may call the HTTP API (``HYDRORL_CORS_ORIGINS``, comma-separated;
+    default none: CORS off, a browser lets only the server's own pages in)."""
+    text = os.environ.get("HYDRORL_CORS_ORIGINS", "")
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def max_upload_bytes() -> int:
     """The largest CSV or Parquet forecast file accepted (default 2 GB).
 

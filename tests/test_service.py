@@ -429,6 +429,42 @@ def test_a_server_error_is_a_problem_without_its_text(tmp_path: Path) -> None:
                 client.forecasts()
 
 
+def test_cors_is_off_unless_origins_are_given(tmp_path: Path, monkeypatch: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    preflight = {
+        "Origin": "https://dashboards.example.com",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    monkeypatch.delenv("HYDRORL_CORS_ORIGINS", raising=False)
+    with hydrorl.Workbench(f"sqlite:///{tmp_path / 'cors.db'}") as wb:
+        off = TestClient(create_app(wb, tokens=lambda secret: secret == "good"))
+        answer = off.options("/systems", headers=preflight)
+        assert "access-control-allow-origin" not in answer.headers
+        asked = off.get("/systems", headers={"Origin": preflight["Origin"]})
+        assert "access-control-allow-origin" not in asked.headers
+        monkeypatch.setenv("HYDRORL_CORS_ORIGINS", "https://dashboards.example.com/ , ")
+        on = TestClient(create_app(wb, tokens=lambda secret: secret == "good"))
+        answer = on.options("/systems", headers=preflight)
+        assert answer.status_code == 200
+        assert answer.headers["access-control-allow-origin"] == preflight["Origin"]
+        assert "authorization" in answer.headers["access-control-allow-headers"].lower()
+        assert "access-control-allow-credentials" not in answer.headers  # no cookies
+        auth = {"Authorization": "Bearer good", "Origin": preflight["Origin"]}
+        assert on.get("/systems", headers=auth).headers["access-control-allow-origin"]
+        other = on.options("/systems", headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+        # Still a token for the real request: CORS opens the browser, not the API.
+        assert on.get("/systems", headers={"Origin": preflight["Origin"]}).status_code == 401
+        with pytest.raises(hydrorl.ValidationError, match="'https://x.example/app' is not an"):
+            create_app(wb, cors_origins=["https://x.example/app"])
+    env = {**os.environ, "HYDRORL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    refused = _cli("serve", "--cors-origin", "dashboards.example.com", env=env)
+    assert refused.returncode == 2
+    assert "CORS origin 'dashboards.example.com' is not an origin" in refused.stderr
+
+
 def _client(backend: Backend) -> httpx.Client:
     if backend.name == "remote-inprocess":
         from fastapi.testclient import TestClient

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -94,10 +95,39 @@ def database_tokens(workbench: Workbench) -> TokenCheck:
     return check
 
 
-def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAPI:
+def check_origins(origins: Sequence[str]) -> list[str]:
+    """``origins`` as CORS allows them (``scheme://host[:port]``), or a ValidationError naming
+    the one that is not an origin."""
+    checked = []
+    for origin in origins:
+        parts = urllib.parse.urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+            or parts.username
+        ):
+            raise ValidationError(
+                f"CORS origin {origin!r} is not an origin: give scheme://host[:port] "
+                f"(as https://dashboards.example.com), nothing after it"
+            )
+        checked.append(f"{parts.scheme}://{parts.netloc}")
+    return checked
+
+
+def create_app(
+    workbench: Workbench,
+    tokens: TokenCheck | None = None,
+    *,
+    cors_origins: Sequence[str] | None = None,
+) -> FastAPI:
     """The HTTP API over ``workbench``; ``tokens`` checks a bearer token's secret (default:
-    the tokens of ``workbench``'s database, ``hydrorl token create``)."""
+    the tokens of ``workbench``'s database, ``hydrorl token create``); ``cors_origins``: web
+    origins whose pages may call it (default ``HYDRORL_CORS_ORIGINS``; none: CORS off)."""
     check = tokens if tokens is not None else database_tokens(workbench)
+    origins = check_origins(settings.cors_origins() if cors_origins is None else cors_origins)
     wb = workbench
     app = FastAPI(
         title="HydroRL",
@@ -119,6 +149,16 @@ def create_app(workbench: Workbench, tokens: TokenCheck | None = None) -> FastAP
             raise _Unauthorised
 
     _install_errors(app)
+    if origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        # Tokens travel in the Authorization header, never in cookies: no credentials mode.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
 
     @app.get("/health", response_model=Health, tags=["service"])
     def health() -> Health:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
+from collections.abc import Sequence
 
 from hydrorl.db import tokens as token_store
 from hydrorl.errors import HydroRLError, ValidationError
@@ -45,12 +46,20 @@ def check_exposure(workbench: Workbench, host: str) -> bool:
     return any_token
 
 
-def serve(workbench: Workbench, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the HTTP API over ``workbench`` until interrupted."""
+def serve(
+    workbench: Workbench,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    cors_origins: Sequence[str] | None = None,
+) -> None:
+    """Serve the HTTP API over ``workbench`` until interrupted; ``cors_origins``: web origins
+    whose pages may call it (default ``HYDRORL_CORS_ORIGINS``; none: CORS off)."""
     import uvicorn
 
     from hydrorl.service.app import create_app
 
+    app = create_app(workbench, cors_origins=cors_origins)  # (refuses a bad origin first)
     if not check_exposure(workbench, host):
         print(
             "hydrorl: no token exists: every route but /health refuses requests "
@@ -64,7 +73,7 @@ def serve(workbench: Workbench, *, host: str = "127.0.0.1", port: int = 8000) ->
         f"OpenAPI at /docs",
         flush=True,
     )
-    uvicorn.run(create_app(workbench), host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def token_command(workbench: Workbench, command: str, name: str | None) -> None:
