@@ -40,8 +40,10 @@ from hydrorl.service.wire import (
     Health,
     ProjectCreate,
     ProjectModel,
+    ReapedModel,
     Rename,
     RunModel,
+    Summary,
     SystemModel,
     TrainingStart,
     ref_value,
@@ -398,6 +400,58 @@ def create_app(
     @api.get("/episodes/{episode_id}/series", responses=_ARROW_RESPONSE, tags=["runs"])
     def episode_series(episode_id: int) -> Response:
         return _frame(wb.episode_series(episode_id))
+
+    # ------------------------------------------------------------------ baselines
+
+    @api.get("/forecasts/{forecast}/table", responses=_ARROW_RESPONSE, tags=["forecasts"])
+    def forecast_table(
+        forecast: str,
+        system: str | None = None,
+        scenarios: Annotated[list[str] | None, Query()] = None,
+    ) -> Response:
+        """The stored values as arrays (one row per scenario and step, scenario-major; the
+        shape, times and source in the stream's metadata)."""
+        chosen = None if scenarios is None else [_ref(s) for s in scenarios]
+        table = wb.forecast_table(_ref(forecast), chosen, ref_value(system))
+        return _frame(wire.table_to_frame(table))
+
+    @api.get("/forecasts/{forecast}/baselines", responses=_ARROW_RESPONSE, tags=["forecasts"])
+    def baselines(
+        forecast: str,
+        system: str | None = None,
+        scenarios: Annotated[list[str] | None, Query()] = None,
+        steps: int | None = None,
+        start_volumes: Annotated[list[float] | None, Query()] = None,
+    ) -> Response:
+        """Per scenario: the perfect-foresight bound, the SDP benchmark and the naive rules
+        (EUR), computed by the server while the request waits."""
+        chosen = None if scenarios is None else [_ref(s) for s in scenarios]
+        return _frame(
+            wb.baselines(
+                _ref(forecast),
+                ref_value(system),
+                scenarios=chosen,
+                steps=steps,
+                start_volumes=start_volumes,
+            )
+        )
+
+    # ------------------------------------------------------------------ database
+
+    @api.get("/summary", response_model=Summary, tags=["service"])
+    def summary() -> Summary:
+        """What the server's database holds, as :meth:`hydrorl.Workbench.summary` says it."""
+        return Summary(text=wb.summary())
+
+    @api.post("/reap", response_model=list[ReapedModel], tags=["runs"])
+    def reap(
+        lock_wait: Annotated[float | None, Query(gt=0, le=600)] = None,
+    ) -> list[ReapedModel]:
+        """Fail the runs and agents whose processes are gone, with the reason (the server
+        also does it in passing, as every reader does)."""
+        return [
+            ReapedModel(kind=r.kind, id=r.id, reason=r.reason) for r in wb.reap(lock_wait=lock_wait)
+        ]
 
     # ------------------------------------------------------------------ demo
 

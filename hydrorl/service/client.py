@@ -26,8 +26,10 @@ from hydrorl.service.wire import (
     DemoModel,
     ForecastModel,
     ProjectModel,
+    ReapedModel,
     RunModel,
     ServiceError,
+    Summary,
     SystemModel,
     ref_text,
 )
@@ -426,6 +428,70 @@ class RemoteWorkbench:
 
     def episode_series(self, episode_id: int) -> pd.DataFrame:
         return self._frame(f"/episodes/{int(episode_id)}/series")
+
+    def read_forecast(
+        self, source: str | Path | pd.DataFrame | ForecastTable | bytes, *, name: str | None = None
+    ) -> ForecastTable:
+        """Read and validate a forecast without storing it (a preview): here, as the local
+        workbench does, with the server's limits left to the upload."""
+        if isinstance(source, ForecastTable):
+            return source
+        from hydrorl.forecast import read_forecast
+
+        return read_forecast(source, name=name)
+
+    def forecast_table(
+        self,
+        forecast: str | int,
+        scenarios: Sequence[str | int] | None = None,
+        system: str | int | None = None,
+    ) -> ForecastTable:
+        """Stored values as (scenarios, steps) arrays."""
+        chosen = None if scenarios is None else [ref_text(s) for s in scenarios]
+        frame = self._frame(
+            f"/forecasts/{ref_text(forecast)}/table", system=_ref(system), scenarios=chosen
+        )
+        return wire.table_from_frame(frame)
+
+    def baselines(
+        self,
+        forecast: str | int,
+        system: str | int | None = None,
+        *,
+        scenarios: Sequence[str | int] | None = None,
+        steps: int | None = None,
+        start_volumes: Sequence[float] | None = None,
+        progress: bool = False,
+    ) -> pd.DataFrame:
+        """Per scenario: the perfect-foresight bound, the SDP benchmark and the naive rules
+        (EUR), computed by the server; ``progress`` shows that the request waits (the server's
+        own progress does not cross the wire)."""
+        chosen = None if scenarios is None else [ref_text(s) for s in scenarios]
+        volumes = None if start_volumes is None else [float(v) for v in start_volumes]
+        path = f"/forecasts/{ref_text(forecast)}/baselines"
+        params = _params(system=_ref(system), scenarios=chosen, steps=steps, start_volumes=volumes)
+        if not progress:
+            return self._frame(path, **params)
+        from tqdm.auto import tqdm
+
+        with tqdm(total=1, desc="baselines on the server", unit="request") as bar:
+            frame = self._frame(path, **params)
+            bar.update(1)
+        return frame
+
+    # ------------------------------------------------------------------ database
+
+    def summary(self) -> str:
+        """What the server's database holds."""
+        text = Summary.model_validate(self._json("GET", "/summary")).text
+        return f"HydroRL server {self.url}\n{text}"
+
+    def reap(self, *, lock_wait: float | None = None) -> list[Any]:
+        """Have the server fail the runs and agents whose processes are gone; return them."""
+        from hydrorl.jobs.reaper import Reaped
+
+        found = self._json("POST", "/reap", params=_params(lock_wait=lock_wait))
+        return [Reaped(**ReapedModel.model_validate(item).model_dump()) for item in found]
 
     # ------------------------------------------------------------------ demo
 

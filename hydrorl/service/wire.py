@@ -22,11 +22,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
 from hydrorl import errors
+from hydrorl.forecast import ForecastTable
 from hydrorl.project import TrainingSettings
 from hydrorl.system import HydroSystem, PowerStation, Reservoir
 from hydrorl.workbench import ForecastInfo, ProjectInfo
@@ -337,6 +339,61 @@ class DemoSetup(BaseModel):
 class Health(BaseModel):
     status: str
     version: str
+
+
+class Summary(BaseModel):
+    """What :meth:`hydrorl.Workbench.summary` says of the server's database."""
+
+    text: str
+
+
+class ReapedModel(BaseModel):
+    """A run or agent failed because its process is gone (:meth:`hydrorl.Workbench.reap`)."""
+
+    kind: str
+    id: int
+    reason: str
+
+
+def table_to_frame(table: ForecastTable) -> pd.DataFrame:
+    """A :class:`hydrorl.forecast.ForecastTable` as a frame for the wire: one row per
+    scenario and step (scenario-major), what it came from in ``attrs``."""
+    n_s, n_t = table.price_eur_mwh.shape
+    frame = pd.DataFrame(
+        {
+            "scenario": np.repeat(np.arange(n_s), n_t),
+            "price_eur_mwh": table.price_eur_mwh.reshape(-1),
+            "inflow_m3s": table.inflow_m3s.reshape(-1),
+        }
+    )
+    frame.attrs.update(
+        scenario_names=list(table.scenario_names),
+        steps=int(n_t),
+        start_time=table.start_time.isoformat(),
+        step_seconds=table.step.total_seconds(),
+        source_name=table.source_name,
+        source_format=table.source_format,
+        content_hash=table.content_hash,
+        size_bytes=int(table.size_bytes),
+    )
+    return frame
+
+
+def table_from_frame(frame: pd.DataFrame) -> ForecastTable:
+    """The :class:`~hydrorl.forecast.ForecastTable` :func:`table_to_frame` sent."""
+    a = frame.attrs
+    shape = (len(a["scenario_names"]), int(a["steps"]))
+    return ForecastTable(
+        scenario_names=tuple(a["scenario_names"]),
+        start_time=pd.Timestamp(a["start_time"]),
+        step=pd.Timedelta(seconds=a["step_seconds"]),
+        price_eur_mwh=frame["price_eur_mwh"].to_numpy(dtype=float).reshape(shape),
+        inflow_m3s=frame["inflow_m3s"].to_numpy(dtype=float).reshape(shape),
+        source_name=a["source_name"],
+        source_format=a["source_format"],
+        content_hash=a["content_hash"],
+        size_bytes=int(a["size_bytes"]),
+    )
 
 
 # ---------------------------------------------------------------------- references
