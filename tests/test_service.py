@@ -589,6 +589,40 @@ def test_token_commands_and_serve_refusing_to_listen_beyond_loopback(tmp_path: P
     assert refused.returncode == 2
 
 
+@pytest.mark.parametrize("backend", ["remote-socket"], indirect=True)
+def test_the_command_line_works_on_a_server(backend: Backend, tmp_path: Path) -> None:
+    assert backend.base_url is not None and backend.token is not None
+    backend.bench.setup_demo(scenarios=2, years=1)
+    env = {k: v for k, v in os.environ.items() if k != "HYDRORL_DATABASE_URL"}
+    env.update(HYDRORL_TOKEN=backend.token, HYDRORL_HOME=str(tmp_path / "client-home"))
+    info = _cli("--db", backend.base_url, "info", env=env)
+    assert info.returncode == 0, info.stderr
+    assert info.stdout.startswith(f"HydroRL server {backend.base_url}\n")
+    assert "forecast 'Demo forecast': 2 scenarios x 2920 steps" in info.stdout
+    made = _cli("--db", backend.base_url, "system", str(_twin_file(tmp_path)), env=env)
+    assert made.returncode == 0, made.stderr
+    assert "Twin" in set(backend.wb.systems()["name"])  # written through the server
+    refused = _cli("--db", backend.base_url, "info", env={**env, "HYDRORL_TOKEN": "hrl_wrong"})
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"hydrorl: error: HydroRL server {backend.base_url} ")
+    assert "refused the token" in refused.stderr and "hrl_wrong" not in refused.stderr
+    no_dashboard = _cli("dashboard", "--url", backend.base_url, env={**env, "HYDRORL_TOKEN": ""})
+    assert no_dashboard.returncode == 2 and "refused the token" in no_dashboard.stderr
+    for command in (["serve"], ["token", "list"]):
+        wrong = _cli("--db", backend.base_url, *command, env=env)
+        assert wrong.returncode == 2
+        assert f"hydrorl {command[0]} works on a database" in wrong.stderr
+    assert not (tmp_path / "client-home").exists()  # no database of its own
+
+
+def _twin_file(tmp_path: Path) -> Path:
+    import json
+
+    path = tmp_path / "twin.json"
+    path.write_text(json.dumps(two_reservoir_system().to_dict()))
+    return path
+
+
 def test_connect_picks_the_backend_by_the_url(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setenv("HYDRORL_TOKEN", "hrl_from_env")
     remote = hydrorl.connect("http://127.0.0.1:9/")
