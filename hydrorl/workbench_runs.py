@@ -22,7 +22,7 @@ from hydrorl.db import forecasts as forecast_store
 from hydrorl.db import projects as project_store
 from hydrorl.db import runs as run_store
 from hydrorl.db import systems as system_store
-from hydrorl.errors import NotFoundError
+from hydrorl.errors import NotFoundError, ValidationError
 from hydrorl.project import TrainingSettings
 
 # How long a reader reaping in passing waits for another process's transaction (s).
@@ -408,6 +408,8 @@ class RunVerbs:
         A plain int ``after_id`` returns every point with a larger id.
         """
         run_id = key(run_id)
+        if isinstance(every, bool) or not isinstance(every, int | np.integer) or every < 1:
+            raise ValidationError(f"every = {every!r} must be an integer >= 1")
         a, d, v = models.Agent, models.TrainStepData, models.TrainStepValue
         stmt = (
             sa.select(

@@ -273,6 +273,17 @@ def _running_agent_of_a_gone_process(session: Any, project_id: int) -> dict[str,
     return {"run": run.id, "agent": run.agents[0].id, "pid": gone.pid}
 
 
+def test_a_bad_argument_reads_the_same_on_every_backend(backend: Backend) -> None:
+    """The workbench checks its arguments, in its words, whichever side it is on (the
+    dashboard's monitor once asked for every=0 points: local it was taken, remote refused)."""
+    bench, wb = backend.bench, backend.wb
+    for call in (lambda w: w.curves(7, every=0), lambda w: w.curves(7, None, every=-3)):
+        remote, local = _error_of(lambda c=call: c(bench)), _error_of(lambda c=call: c(wb))
+        assert type(remote) is type(local) is hydrorl.ValidationError
+        assert str(remote) == str(local)
+        assert "must be an integer >= 1" in str(local)
+
+
 def _error_of(call: Any) -> Exception:
     try:
         call()

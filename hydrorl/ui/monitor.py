@@ -375,9 +375,10 @@ class TrainingMonitor(pn.viewable.Viewer):
         """Points newer than the last seen; a long history is first read one point in k."""
         every = 1
         if not curves.watermark:
-            every = -(-self.workbench.curve_points(run_id, self.series) // self.history_points)
+            points = self.workbench.curve_points(run_id, self.series)
+            every = max(1, -(-points // self.history_points))
         new = self.workbench.curves(run_id, self.series, after_id=curves.watermark, every=every)
-        return new, max(every, 1)
+        return new, every
 
     def _extend_x(self, frame: pd.DataFrame) -> None:
         """Widen the x extent the reference lines span to take in ``frame``'s points."""
