@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from hydrorl.physics import Cascade, Problem
     from hydrorl.physics.episode import EpisodeDesign
     from hydrorl.project import ALGORITHMS, TrainingSettings
+    from hydrorl.protocol import WorkbenchVerbs
     from hydrorl.service.client import RemoteWorkbench
     from hydrorl.service.connect import connect
     from hydrorl.system import HydroSystem, PowerStation, Reservoir
@@ -63,6 +64,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "hydrorl.physics": ("Cascade", "Problem"),
     "hydrorl.physics.episode": ("EpisodeDesign",),
     "hydrorl.project": ("ALGORITHMS", "TrainingSettings"),
+    "hydrorl.protocol": ("WorkbenchVerbs",),
     "hydrorl.system": ("HydroSystem", "PowerStation", "Reservoir"),
     "hydrorl.service.client": ("RemoteWorkbench",),
     "hydrorl.service.connect": ("connect",),
@@ -99,6 +101,7 @@ __all__ = [
     "TrainingSettings",
     "ValidationError",
     "Workbench",
+    "WorkbenchVerbs",
     "connect",
     "read_forecast",
 ]

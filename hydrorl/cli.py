@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from hydrorl.errors import HydroRLError
 
 if TYPE_CHECKING:
+    from hydrorl.protocol import WorkbenchVerbs
     from hydrorl.service.client import RemoteWorkbench
     from hydrorl.workbench import Workbench
 
@@ -308,7 +309,7 @@ def _one_line(text: str) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _serve(wb: Workbench | RemoteWorkbench, args: argparse.Namespace) -> None:
+def _serve(wb: WorkbenchVerbs, args: argparse.Namespace) -> None:
     import panel as pn
 
     from hydrorl.service.connect import connect
@@ -322,10 +323,7 @@ def _serve(wb: Workbench | RemoteWorkbench, args: argparse.Namespace) -> None:
     )
 
     def app() -> pn.template.BootstrapTemplate:  # one workbench per browser session
-        # The components use only verbs that the server serves too (tests/test_service.py);
-        # they are typed on the local workbench until the verbs have a protocol of their own.
-        bench = connect(url)
-        return pn.template.BootstrapTemplate(title="HydroRL", main=[WorkbenchApp(bench)])  # type: ignore[arg-type]
+        return pn.template.BootstrapTemplate(title="HydroRL", main=[WorkbenchApp(connect(url))])
 
     pn.serve(
         app,

@@ -663,6 +663,9 @@ def test_the_remote_verbs_are_the_local_verbs() -> None:
     local, remote = verbs(hydrorl.Workbench), verbs(RemoteWorkbench)
     assert local - remote == NOT_SERVED
     assert remote - local == {"health"}
+    # The typed interface the components and the command line are written against holds
+    # every verb both sides have (mypy checks both against it; here: none is left out).
+    assert verbs(hydrorl.WorkbenchVerbs) == local & remote
     for name in sorted(local & remote):
 
         def shape(cls: type, verb: str = name) -> list[tuple[str, Any, Any]]:
@@ -671,3 +674,4 @@ def test_the_remote_verbs_are_the_local_verbs() -> None:
 
         # The same names, kinds and defaults: a call that works on one works on the other.
         assert shape(RemoteWorkbench) == shape(hydrorl.Workbench), name
+        assert shape(hydrorl.WorkbenchVerbs) == shape(hydrorl.Workbench), name

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import panel as pn
 
+from hydrorl.protocol import WorkbenchVerbs
 from hydrorl.ui.episodes import EpisodeBrowser
 from hydrorl.ui.forecast_explorer import ForecastExplorer
 from hydrorl.ui.launcher import RunLauncher
 from hydrorl.ui.monitor import TrainingMonitor
 from hydrorl.ui.runs_table import RunsTable
 from hydrorl.ui.upload import ForecastUpload
-from hydrorl.workbench import Workbench
 
 #: The tabs' positions (Tabs are dynamic: only the one shown is in the page).
 TRAIN_TAB, EPISODES_TAB, RUNS_TAB = 2, 3, 4
@@ -20,7 +20,7 @@ class WorkbenchApp(pn.viewable.Viewer):
     """Systems and forecasts, upload, training with live curves, evaluation episodes, and the
     runs table (compare, rename, delete)."""
 
-    def __init__(self, workbench: Workbench, **params: object) -> None:
+    def __init__(self, workbench: WorkbenchVerbs, **params: object) -> None:
         super().__init__(**params)
         self.workbench = workbench
         self.explorer = ForecastExplorer(workbench)

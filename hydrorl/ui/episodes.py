@@ -23,9 +23,9 @@ import param
 from bokeh.models import NumeralTickFormatter
 
 from hydrorl.errors import HydroRLError
+from hydrorl.protocol import WorkbenchVerbs
 from hydrorl.system import HydroSystem
 from hydrorl.ui.text import alert, html_text, text_pane
-from hydrorl.workbench import Workbench
 
 
 @dataclasses.dataclass(frozen=True)
@@ -345,7 +345,7 @@ def file_part(text: object, fallback: str) -> str:
     return fallback
 
 
-def system_of_run(workbench: Workbench, run_id: int) -> HydroSystem | None:
+def system_of_run(workbench: WorkbenchVerbs, run_id: int) -> HydroSystem | None:
     """The hydro system an evaluation run played (None where its names are ambiguous)."""
     try:
         info = workbench.run(run_id)
@@ -365,7 +365,7 @@ class EpisodeBrowser(pn.viewable.Viewer):
     run_id = param.Selector(objects=[], doc="Evaluation run")
     scenario = param.Selector(objects=[], doc="Scenario")
 
-    def __init__(self, workbench: Workbench, **params: object) -> None:
+    def __init__(self, workbench: WorkbenchVerbs, **params: object) -> None:
         self.workbench = workbench
         self.episodes = pd.DataFrame()
         self.series = pd.DataFrame()

@@ -9,9 +9,10 @@ import panel as pn
 import param
 
 from hydrorl.errors import NotFoundError
+from hydrorl.protocol import WorkbenchVerbs
 from hydrorl.system import HydroSystem
 from hydrorl.ui.text import html_text
-from hydrorl.workbench import ForecastInfo, Workbench
+from hydrorl.workbench import ForecastInfo
 
 
 def daily_means(data: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +103,7 @@ class ForecastExplorer(pn.viewable.Viewer):
 
     def __init__(
         self,
-        workbench: Workbench,
+        workbench: WorkbenchVerbs,
         forecast: str | ForecastInfo | None = None,
         system: str | None = None,
         **params: object,

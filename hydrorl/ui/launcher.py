@@ -9,8 +9,8 @@ import param
 from hydrorl.demo import count
 from hydrorl.errors import HydroRLError, NotFoundError
 from hydrorl.project import ALGORITHMS, TrainingSettings
+from hydrorl.protocol import WorkbenchVerbs
 from hydrorl.ui.text import alert, html_text, text_pane
-from hydrorl.workbench import Workbench
 
 
 class RunLauncher(pn.viewable.Viewer):
@@ -25,7 +25,7 @@ class RunLauncher(pn.viewable.Viewer):
     message = param.String(default="")
     failed = param.Boolean(default=False, doc="The message says what went wrong")
 
-    def __init__(self, workbench: Workbench, **params: object) -> None:
+    def __init__(self, workbench: WorkbenchVerbs, **params: object) -> None:
         self.workbench = workbench
         self.volume_sliders: dict[str, pn.widgets.FloatSlider] = {}
         self._sliders = pn.Column()

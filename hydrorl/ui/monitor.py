@@ -27,6 +27,7 @@ import param
 from bokeh.palettes import Category10, Dark2
 
 from hydrorl.project import TrainingSettings
+from hydrorl.protocol import WorkbenchVerbs
 from hydrorl.training import validation
 from hydrorl.training.recipe import IMITATION_EPOCHS
 from hydrorl.ui.agent_table import UNKNOWN, agent_table
@@ -44,7 +45,6 @@ from hydrorl.ui.curves import (
 )
 from hydrorl.ui.downsample import minmax_indices, robust_range
 from hydrorl.ui.text import html_text, text_block
-from hydrorl.workbench import Workbench
 
 #: Reference lines of the validation curve: the label shown, the curve its points are in.
 REFERENCE_LINES = {
@@ -71,7 +71,7 @@ PLOT_HEIGHT = 420
 _RAW_ALPHA = 0.25
 
 
-def present_series(workbench: Workbench, run_id: int, names: list[str]) -> set[str]:
+def present_series(workbench: WorkbenchVerbs, run_id: int, names: list[str]) -> set[str]:
     """Those of ``names`` that the run has points of (a count each: cheap for a missing one)."""
     return {name for name in names if workbench.curve_points(run_id, name) > 0}
 
@@ -124,7 +124,7 @@ class TrainingMonitor(pn.viewable.Viewer):
         default=600, bounds=(10, None), doc="Pixel columns a long curve is drawn at"
     )
 
-    def __init__(self, workbench: Workbench, **params: object) -> None:
+    def __init__(self, workbench: WorkbenchVerbs, **params: object) -> None:
         self.workbench = workbench
         self.curves = RunCurves(1, 0.0)
         self.buffers: dict[int, hv.streams.Buffer] = {}

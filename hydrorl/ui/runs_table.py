@@ -22,10 +22,10 @@ import param
 from bokeh.models.widgets.tables import NumberFormatter
 
 from hydrorl.errors import HydroRLError
+from hydrorl.protocol import WorkbenchVerbs
 from hydrorl.ui.agent_table import UNKNOWN
 from hydrorl.ui.curves import forecast_warning
 from hydrorl.ui.text import alert, html_text, text_block
-from hydrorl.workbench import Workbench
 
 #: The table's columns, in order; numbers stay numbers so that they sort as numbers.
 COLUMNS = [
@@ -168,7 +168,7 @@ class RunsTable(pn.viewable.Viewer):
     period_ms = param.Integer(default=2000, bounds=(200, None))
 
     def __init__(
-        self, workbench: Workbench, *, embed_monitor: bool = True, **params: object
+        self, workbench: WorkbenchVerbs, *, embed_monitor: bool = True, **params: object
     ) -> None:
         self.workbench = workbench
         self.runs = pd.DataFrame()

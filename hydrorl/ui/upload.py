@@ -13,9 +13,10 @@ import param
 
 from hydrorl.errors import HydroRLError
 from hydrorl.forecast import ForecastTable
+from hydrorl.protocol import WorkbenchVerbs
 from hydrorl.ui.forecast_explorer import daily_means, forecast_plot
 from hydrorl.ui.text import alert
-from hydrorl.workbench import ForecastInfo, Workbench
+from hydrorl.workbench import ForecastInfo
 
 EXAMPLE_DAYS = 14
 
@@ -65,7 +66,7 @@ class ForecastUpload(pn.viewable.Viewer):
     message = param.String(default="")
     error = param.String(default="")
 
-    def __init__(self, workbench: Workbench, **params: object) -> None:
+    def __init__(self, workbench: WorkbenchVerbs, **params: object) -> None:
         self.workbench = workbench
         self.table: ForecastTable | None = None
         self._file = ""  # the file whose name the name field follows
