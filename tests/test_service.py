@@ -225,6 +225,12 @@ def test_tables_baselines_previews_summary_and_reaping(backend: Backend, tmp_pat
     frame = long_forecast(scenarios=3, steps=40)
     bench.upload_forecast("Twin", csv_of(frame, tmp_path / "spring.csv"), "Spring")
     _same_table(bench.forecast_table("Spring"), wb.forecast_table("Spring"))
+    # What the workbench returned names the object as well as its name or id does.
+    info = wb.forecast("Spring")
+    assert bench.forecast(info) == info
+    pd.testing.assert_frame_equal(bench.forecast_data(info), wb.forecast_data(info))
+    pd.testing.assert_frame_equal(bench.scenarios(info), wb.scenarios(info))
+    _same_table(bench.forecast_table(info), wb.forecast_table(info))
     picked = bench.forecast_table("Spring", ["s2", "s0"], system="Twin")
     _same_table(picked, wb.forecast_table("Spring", ["s2", "s0"]))
     assert picked.scenario_names == ("s2", "s0") and picked.price_eur_mwh.shape == (2, 40)

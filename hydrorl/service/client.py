@@ -44,8 +44,14 @@ LONG_POLL_S = 30.0
 
 
 def _ref(thing: Any) -> str | None:
+    """A name, an id or what the workbench returned for it, as the URL writes it."""
     found = key(thing)
     return None if found is None else ref_text(found)
+
+
+def _named(thing: Any) -> str:
+    """As :func:`_ref`, for a reference that must be given."""
+    return ref_text(key(thing))
 
 
 def _params(**values: Any) -> dict[str, Any]:
@@ -146,14 +152,14 @@ class RemoteWorkbench:
         return self._frame("/systems")
 
     def system(self, name: str | int) -> HydroSystem:
-        found = self._json("GET", f"/systems/{ref_text(name)}")
+        found = self._json("GET", f"/systems/{_named(name)}")
         return SystemModel.model_validate(found).to_system()
 
     def reservoirs(self, system: str | int) -> pd.DataFrame:
-        return self._frame(f"/systems/{ref_text(system)}/reservoirs")
+        return self._frame(f"/systems/{_named(system)}/reservoirs")
 
     def power_stations(self, system: str | int) -> pd.DataFrame:
-        return self._frame(f"/systems/{ref_text(system)}/power_stations")
+        return self._frame(f"/systems/{_named(system)}/power_stations")
 
     def delete_system(self, name: str | int, *, cascade: bool = False) -> None:
         self._request("DELETE", f"/systems/{_ref(name)}", params={"cascade": cascade})
@@ -181,7 +187,7 @@ class RemoteWorkbench:
         }
         if name is not None:
             data["name"] = name
-        path = f"/systems/{ref_text(system)}/forecasts"
+        path = f"/systems/{_named(system)}/forecasts"
         if isinstance(source, ForecastTable):
             source = source.to_frame()
         if isinstance(source, pd.DataFrame):
@@ -218,11 +224,11 @@ class RemoteWorkbench:
 
     def forecast(self, name: str | int, system: str | int | None = None) -> ForecastInfo:
         return self._forecast(
-            "GET", f"/forecasts/{ref_text(name)}", params=_params(system=_ref(system))
+            "GET", f"/forecasts/{_named(name)}", params=_params(system=_ref(system))
         )
 
     def scenarios(self, forecast: str | int, system: str | int | None = None) -> pd.DataFrame:
-        return self._frame(f"/forecasts/{ref_text(forecast)}/scenarios", system=_ref(system))
+        return self._frame(f"/forecasts/{_named(forecast)}/scenarios", system=_ref(system))
 
     def forecast_data(
         self,
@@ -233,7 +239,7 @@ class RemoteWorkbench:
         """Stored values in the upload's long format: time, scenario, price, inflow."""
         chosen = None if scenarios is None else [ref_text(s) for s in scenarios]
         return self._frame(
-            f"/forecasts/{ref_text(forecast)}/data", system=_ref(system), scenarios=chosen
+            f"/forecasts/{_named(forecast)}/data", system=_ref(system), scenarios=chosen
         )
 
     def rename_forecast(
@@ -276,7 +282,7 @@ class RemoteWorkbench:
         if overrides:
             settings = {**(settings or {}), **overrides}
         body = {
-            "system": ref_text(system),
+            "system": _named(system),
             "name": name,
             "settings": None if settings is None else dict(settings),
             "description": description,
@@ -288,7 +294,7 @@ class RemoteWorkbench:
 
     def project(self, name: str | int, system: str | int | None = None) -> ProjectInfo:
         found = self._json(
-            "GET", f"/projects/{ref_text(name)}", params=_params(system=_ref(system))
+            "GET", f"/projects/{_named(name)}", params=_params(system=_ref(system))
         )
         return ProjectModel.model_validate(found).to_info()
 
@@ -449,7 +455,7 @@ class RemoteWorkbench:
         """Stored values as (scenarios, steps) arrays."""
         chosen = None if scenarios is None else [ref_text(s) for s in scenarios]
         frame = self._frame(
-            f"/forecasts/{ref_text(forecast)}/table", system=_ref(system), scenarios=chosen
+            f"/forecasts/{_named(forecast)}/table", system=_ref(system), scenarios=chosen
         )
         return wire.table_from_frame(frame)
 
@@ -468,7 +474,7 @@ class RemoteWorkbench:
         own progress does not cross the wire)."""
         chosen = None if scenarios is None else [ref_text(s) for s in scenarios]
         volumes = None if start_volumes is None else [float(v) for v in start_volumes]
-        path = f"/forecasts/{ref_text(forecast)}/baselines"
+        path = f"/forecasts/{_named(forecast)}/baselines"
         params = _params(system=_ref(system), scenarios=chosen, steps=steps, start_volumes=volumes)
         if not progress:
             return self._frame(path, **params)
