@@ -59,6 +59,10 @@ def demo_system() -> HydroSystem:
     ).validate()
 
 
+#: The most scenario-years a demo forecast has (memory and minutes grow with it).
+MAX_SCENARIO_YEARS = 1000
+
+
 def check_demo_arguments(*, seed: int, scenarios: int, years: int, step_hours: int = 3) -> None:
     """Refuse demo settings the generator cannot use, naming the argument and the fix."""
     for name, value, least in (
@@ -72,6 +76,12 @@ def check_demo_arguments(*, seed: int, scenarios: int, years: int, step_hours: i
     if 24 % step_hours:
         raise ValidationError(
             f"step_hours must divide a day (1, 2, 3, 4, 6, 8, 12 or 24), got {step_hours!r}"
+        )
+    if scenarios * years > MAX_SCENARIO_YEARS:
+        raise ValidationError(
+            f"scenarios x years = {scenarios} x {years} is more than the demo generates (at most "
+            f"{MAX_SCENARIO_YEARS} scenario-years, the full demo is 20 x 5): upload a forecast "
+            f"of your own for more"
         )
 
 

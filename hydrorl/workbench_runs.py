@@ -25,6 +25,8 @@ from hydrorl.db import systems as system_store
 from hydrorl.errors import NotFoundError, ValidationError
 from hydrorl.project import TrainingSettings
 
+_ID_MIN, _ID_MAX = -(2**63), 2**63 - 1
+
 # How long a reader reaping in passing waits for another process's transaction (s).
 _PASSING_LOCK_WAIT_S = 2.0
 
@@ -94,6 +96,9 @@ def _phase(status: str, reason: str | None) -> str:
 def key(thing: Any) -> Any:
     """The id of a run, project, forecast or system given as what the workbench returned for
     it (a :class:`RunInfo`, ``ProjectInfo``, ...), else ``thing`` itself (a name or an id)."""
+    if isinstance(thing, int) and not isinstance(thing, bool) and not _ID_MIN <= thing <= _ID_MAX:
+        # (no row has it: the database's ids are 64-bit; SQLite would overflow on it)
+        raise NotFoundError(f"nothing has the id {thing}: ids are 64-bit integers")
     if isinstance(thing, (int, str)) or thing is None:
         return thing
     found = getattr(thing, "id", None)
@@ -583,6 +588,7 @@ class RunVerbs:
     def episode_series(self, episode_id: int) -> pd.DataFrame:
         """Per-step series of one episode (one column each), indexed by time."""
         d, v = models.ReportData, models.ReportValue
+        key(episode_id)  # (an id no row can have)
         with self.database.read() as session:
             episode = session.get(models.EvaluationEpisode, episode_id)
             if episode is None:

@@ -117,6 +117,9 @@ def test_setup_demo_checks_its_arguments_and_leaves_no_half_demo(
     with hydrorl_api.connect(str(db)) as wb:
         with pytest.raises(hydrorl_api.ValidationError, match="scenarios must be .* got 0"):
             wb.setup_demo(scenarios=0)
+        # (the API's fuzzer asked for 19605 x 3600: 1.5 TiB of arrays, then a MemoryError)
+        with pytest.raises(hydrorl_api.ValidationError, match="19605 x 3600 is more than"):
+            wb.setup_demo(scenarios=19605, years=3600)
 
         def broken(*args: object, **kwargs: object) -> None:
             raise RuntimeError("disk on fire")

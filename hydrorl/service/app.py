@@ -24,11 +24,12 @@ from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Upl
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import hydrorl
 from hydrorl import settings
 from hydrorl.db import tokens as token_store
-from hydrorl.errors import HydroRLError, ValidationError
+from hydrorl.errors import HydroRLError, NotFoundError, ValidationError
 from hydrorl.service import wire
 from hydrorl.service.wire import (
     ARROW,
@@ -528,6 +529,28 @@ def _install_errors(app: FastAPI) -> None:
             "error": "InternalError",
         }
         return problem(500, body)
+
+    @app.exception_handler(StarletteHTTPException)
+    def refused_by_the_framework(_request: Request, error: Exception) -> Any:
+        # What the framework itself refuses (a body it cannot parse, a method the path has
+        # not): a problem document like every other refusal.  (A body beyond the size limit
+        # is answered by Starlette's middleware before any handler: still plain text.)
+        assert isinstance(error, StarletteHTTPException)
+        status, detail = error.status_code, str(error.detail)
+        if status == 404:
+            body = wire.problem_of(NotFoundError(detail), 404)
+        elif status in (400, 413, 422):
+            what = "too large" if status == 413 else "not readable"
+            body = wire.problem_of(ValidationError(f"the request is {what}: {detail}"), status)
+        else:
+            body = {
+                "type": "urn:hydrorl:error:HTTPError",
+                "title": "HTTPError",
+                "status": status,
+                "detail": detail,
+                "error": "HTTPError",
+            }
+        return problem(status, body, dict(error.headers or {}) or None)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(_request: Request, error: Exception) -> Any:

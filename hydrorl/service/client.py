@@ -293,9 +293,7 @@ class RemoteWorkbench:
         return self._frame("/projects", system=_ref(system))
 
     def project(self, name: str | int, system: str | int | None = None) -> ProjectInfo:
-        found = self._json(
-            "GET", f"/projects/{_named(name)}", params=_params(system=_ref(system))
-        )
+        found = self._json("GET", f"/projects/{_named(name)}", params=_params(system=_ref(system)))
         return ProjectModel.model_validate(found).to_info()
 
     def rename_project(
