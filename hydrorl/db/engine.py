@@ -186,12 +186,6 @@ class Database:
                     connection.exec_driver_sql(
                         f"SET LOCAL lock_timeout = {options[_LOCK_WAIT_OPTION]}"
                     )
-            except sa.exc.OperationalError as e:
-                session.rollback()
-                if lock_wait is not None and _is_lock_wait(e):
-                    raise LockWaitTimeout(self._locked(lock_wait)) from e
-                raise
-            try:
                 yield session
                 session.commit()
             except sa.exc.OperationalError as e:
@@ -224,8 +218,7 @@ class Database:
                 with self.write(lock_wait=lock_wait) as session:
                     return work(session)
             except sa.exc.OperationalError as e:
-                message = str(e.orig).lower()
-                if attempt == attempts - 1 or ("locked" not in message and "busy" not in message):
+                if attempt == attempts - 1 or not _is_lock_wait(e):
                     raise
                 time.sleep(random.uniform(0.5, 1.5) * 0.05 * 2**attempt)
         raise AssertionError("unreachable")
