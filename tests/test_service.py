@@ -467,11 +467,29 @@ def test_a_request_body_beyond_the_limit_is_refused(backend: Backend) -> None:
     headers = {"Authorization": f"Bearer {backend.token}", "Content-Type": "application/json"}
     body = b'{"name": "' + b"x" * 2_000_000 + b'"}'
     response = http.post("/projects", content=body, headers=headers)
-    assert response.status_code == 413, response.text
+    _refused_as_too_large(response, "POST /projects")
     # Counted while it streams too: a chunked body has no Content-Length to judge.
     chunks = (b"x" * 100_000 for _ in range(20))
     response = http.post("/projects", content=chunks, headers=headers)
+    _refused_as_too_large(response, "POST /projects")
+    # Without a token too: the size is judged before anything is read.
+    response = http.post("/projects", content=body, headers={"Content-Type": "application/json"})
+    _refused_as_too_large(response, "POST /projects")
+    # And by the client, as the workbench's own class with the server's words.
+    remote = RemoteWorkbench(backend.base_url or "", backend.token, client=_client(backend))
+    with pytest.raises(hydrorl.ValidationError, match=r"too large: .*at most 1,000,000 bytes"):
+        remote.create_project("Demo river", "long", {}, description="x" * 2_000_000)
+
+
+def _refused_as_too_large(response: httpx.Response, where: str) -> None:
+    """A body beyond the limit is refused as every other request is: a problem document."""
     assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["error"] == "ValidationError" and problem["status"] == 413
+    assert problem["detail"] == (
+        f"the request is too large: its body must be at most 1,000,000 bytes on {where}"
+    )
 
 
 def test_a_file_beyond_the_upload_limit_reads_as_a_local_refusal(

@@ -25,6 +25,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import hydrorl
 from hydrorl import settings
@@ -135,8 +137,6 @@ def create_app(
     app = FastAPI(
         title="HydroRL",
         version=hydrorl.__version__,
-        # Counted while the body streams in (and from Content-Length before): 413 past it.
-        max_body_size=MAX_BODY_BYTES,
         description=(
             "The HydroRL workbench over HTTP. Tables come as Arrow IPC streams "
             f"({ARROW}), objects as JSON, errors as RFC 9457 problem details naming the "
@@ -152,6 +152,7 @@ def create_app(
             raise _Unauthorised
 
     _install_errors(app)
+    app.add_middleware(_ProblemWhenTooLarge)
     if origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -168,7 +169,12 @@ def create_app(
         """Whether the server is up (no token needed)."""
         return Health(status="ok", version=hydrorl.__version__)
 
-    api = APIRouter(dependencies=[Depends(authorised)], responses=_PROBLEMS)
+    # The body's size is counted while it streams in (and judged by its Content-Length
+    # before): 413 past it.  On the routes, not on the app: the app's limit answers outside
+    # every middleware of ours, so its plain-text 413 could not become a problem document.
+    api = APIRouter(
+        dependencies=[Depends(authorised)], responses=_PROBLEMS, max_body_size=MAX_BODY_BYTES
+    )
 
     # ------------------------------------------------------------------ systems
 
@@ -494,6 +500,55 @@ class _UnauthorisedError(Exception):
 _Unauthorised = _UnauthorisedError()
 
 
+def _too_large(scope: Scope) -> ValidationError:
+    """The refusal of a request body beyond its route's limit."""
+    limit = scope.get(MAX_BODY_SIZE_SCOPE_KEY)  # the route's, while it answers
+    at_most = f"at most {limit:,} bytes" if isinstance(limit, int) else "smaller"
+    return ValidationError(
+        f"the request is too large: its body must be {at_most} on "
+        f"{scope.get('method', '')} {scope.get('path', '')}"
+    )
+
+
+class _ProblemWhenTooLarge:
+    """Starlette's body limit answers a request beyond it by itself, in plain text, before
+    any exception handler: this turns that answer into the problem document (a
+    ValidationError naming the limit) that every other refusal is."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def send_problem(message: Message) -> None:
+            nonlocal replaced
+            if replaced:  # the plain text's body, answered already
+                return
+            headers = dict(message.get("headers", ()))
+            if (
+                message["type"] == "http.response.start"
+                and message["status"] == 413
+                and not headers.get(b"content-type", b"").startswith(PROBLEM.encode())
+            ):
+                body = json.dumps(wire.problem_of(_too_large(scope), 413)).encode()
+                replaced = True
+                start = {"type": "http.response.start", "status": 413}
+                start["headers"] = [
+                    (b"content-type", PROBLEM.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ]
+                await send(start)
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_problem)
+
+
 def _install_errors(app: FastAPI) -> None:
     def problem(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
         return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
@@ -531,17 +586,19 @@ def _install_errors(app: FastAPI) -> None:
         return problem(500, body)
 
     @app.exception_handler(StarletteHTTPException)
-    def refused_by_the_framework(_request: Request, error: Exception) -> Any:
+    def refused_by_the_framework(request: Request, error: Exception) -> Any:
         # What the framework itself refuses (a body it cannot parse, a method the path has
         # not): a problem document like every other refusal.  (A body beyond the size limit
-        # is answered by Starlette's middleware before any handler: still plain text.)
+        # is answered by Starlette's middleware, not here: _ProblemWhenTooLarge.)
         assert isinstance(error, StarletteHTTPException)
         status, detail = error.status_code, str(error.detail)
         if status == 404:
             body = wire.problem_of(NotFoundError(detail), 404)
-        elif status in (400, 413, 422):
-            what = "too large" if status == 413 else "not readable"
-            body = wire.problem_of(ValidationError(f"the request is {what}: {detail}"), status)
+        elif status == 413:  # the body limit, met while a handler read the body
+            body = wire.problem_of(_too_large(request.scope), status)
+        elif status in (400, 422):
+            refused = ValidationError(f"the request is not readable: {detail}")
+            body = wire.problem_of(refused, status)
         else:
             body = {
                 "type": "urn:hydrorl:error:HTTPError",
