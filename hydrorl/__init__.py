@@ -3,7 +3,8 @@
 The handful of names a notebook needs::
 
     import hydrorl
-    wb = hydrorl.connect()          # ~/.hydrorl/hydrorl.db, or $HYDRORL_DATABASE_URL
+    wb = hydrorl.connect()          # $HYDRORL_DATABASE_URL (a database or a server), or
+                                    # ~/.hydrorl/hydrorl.db
     # or hydrorl.connect("http://host:8000"): a HydroRL server, token from $HYDRORL_TOKEN
     wb.setup_demo()
     wb.forecast_data("Demo forecast")

@@ -80,7 +80,9 @@ def _database_url(text: str) -> str:
 
 
 def _is_server(url: str | None) -> bool:
-    return bool(url) and str(url).lower().startswith(("http://", "https://"))
+    from hydrorl.service.connect import is_server
+
+    return is_server(url)
 
 
 def _hide_passwords(text: str, url: str | None) -> str:
@@ -105,8 +107,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         type=_database_url,
         default=None,
-        help="SQLAlchemy URL or SQLite file path (default: $HYDRORL_DATABASE_URL or "
-        "~/.hydrorl/hydrorl.db), or a HydroRL server's http(s):// URL (its token in "
+        help="SQLAlchemy URL or SQLite file path, or a HydroRL server's http(s):// URL "
+        "(default: $HYDRORL_DATABASE_URL, either of those, or ~/.hydrorl/hydrorl.db; a "
+        "server's token in "
         "$HYDRORL_TOKEN); give a URL with a password in $HYDRORL_DATABASE_URL "
         "instead: every user can read a command line (ps)",
     )
@@ -207,8 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> None:
     from hydrorl.errors import ValidationError
     from hydrorl.service.connect import connect  # heavy imports only where needed
+    from hydrorl.settings import default_database_url
 
-    url = getattr(args, "url", None) or args.db
+    url = getattr(args, "url", None) or args.db or default_database_url()
     if _is_server(url) and args.command in ("serve", "token"):
         raise ValidationError(
             f"hydrorl {args.command} works on a database: give --db a database URL or path, "

@@ -647,6 +647,13 @@ def test_the_command_line_works_on_a_server(backend: Backend, tmp_path: Path) ->
         wrong = _cli("--db", backend.base_url, *command, env=env)
         assert wrong.returncode == 2
         assert f"hydrorl {command[0]} works on a database" in wrong.stderr
+    # The server named once in the environment, as a database would be: no --db at all.
+    served = {**env, "HYDRORL_DATABASE_URL": backend.base_url}
+    info = _cli("info", env=served)
+    assert info.returncode == 0, info.stderr
+    assert info.stdout.startswith(f"HydroRL server {backend.base_url}\n")
+    wrong = _cli("token", "list", env=served)
+    assert wrong.returncode == 2 and "hydrorl token works on a database" in wrong.stderr
     assert not (tmp_path / "client-home").exists()  # no database of its own
 
 
@@ -670,6 +677,17 @@ def test_connect_picks_the_backend_by_the_url(tmp_path: Path, monkeypatch: Any) 
     local.close()
     with pytest.raises(ServiceError, match="HydroRL server http://127.0.0.1:9"):
         remote.systems()  # nothing listens there
+    # No URL: $HYDRORL_DATABASE_URL names a database or a server alike (the notebooks and
+    # dashboards call hydrorl.connect() and work on either), else the home's SQLite file.
+    monkeypatch.setenv("HYDRORL_DATABASE_URL", "HTTP://127.0.0.1:9")
+    assert isinstance(hydrorl.connect(), RemoteWorkbench)
+    monkeypatch.setenv("HYDRORL_DATABASE_URL", f"sqlite:///{tmp_path / 'y.db'}")
+    with hydrorl.connect() as local:
+        assert isinstance(local, hydrorl.Workbench) and local.url.endswith("y.db")
+    monkeypatch.delenv("HYDRORL_DATABASE_URL")
+    monkeypatch.setenv("HYDRORL_HOME", str(tmp_path / "home"))
+    with hydrorl.connect() as local:
+        assert local.url == f"sqlite:///{tmp_path / 'home' / 'hydrorl.db'}"
 
 
 #: The workbench's verbs that the server does not serve yet (issue 15 goes on): a new verb

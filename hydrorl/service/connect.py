@@ -14,11 +14,17 @@ def connect(url: str | None = None, *, token: str | None = None) -> Workbench | 
 
     - ``http://host:8000`` or ``https://...``: a :class:`~hydrorl.service.client.RemoteWorkbench`
       with ``token`` (default ``$HYDRORL_TOKEN``); nothing heavy is imported.
-    - any SQLAlchemy URL or a file path (or nothing: ``$HYDRORL_DATABASE_URL`` or
-      ``~/.hydrorl/hydrorl.db``): the local :class:`~hydrorl.Workbench`, creating or upgrading
-      the database as needed (see :func:`hydrorl.workbench.connect`).
+    - any SQLAlchemy URL or a file path: the local :class:`~hydrorl.Workbench`, creating or
+      upgrading the database as needed (see :func:`hydrorl.workbench.connect`).
+    - nothing: ``$HYDRORL_DATABASE_URL``, either of the above (so a notebook or dashboard
+      written as ``hydrorl.connect()`` works on a server when that names one), or else
+      ``~/.hydrorl/hydrorl.db``.
     """
-    if url is not None and url.lower().startswith(("http://", "https://")):
+    if url is None:
+        from hydrorl import settings
+
+        url = settings.default_database_url()
+    if is_server(url):
         from hydrorl.service.client import RemoteWorkbench
 
         return RemoteWorkbench(url, token)
@@ -27,3 +33,8 @@ def connect(url: str | None = None, *, token: str | None = None) -> Workbench | 
     from hydrorl.workbench import connect as connect_local
 
     return connect_local(url)
+
+
+def is_server(url: str | None) -> bool:
+    """Whether ``url`` names a HydroRL server (``http(s)://``) rather than a database."""
+    return url is not None and url.lower().startswith(("http://", "https://"))
