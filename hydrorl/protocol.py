@@ -28,6 +28,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from hydrorl.forecast import ForecastTable
+    from hydrorl.physics import Problem
     from hydrorl.project import TrainingSettings
     from hydrorl.system import HydroSystem
     from hydrorl.workbench import ForecastInfo, ProjectInfo
@@ -116,6 +117,22 @@ class WorkbenchVerbs(Protocol):
         system: str | int | None = None,
     ) -> ForecastTable:
         """The stored values as (scenarios, steps) arrays."""
+        ...
+
+    def forecast_statistics(
+        self, forecast: str | int, system: str | int | None = None
+    ) -> dict[str, float]:
+        """The whole forecast's price mean and std, inflow mean: its problem's scales."""
+        ...
+
+    def problem(
+        self,
+        forecast: str | int,
+        system: str | int | None = None,
+        scenarios: Sequence[str | int] | None = None,
+    ) -> Problem:
+        """A forecast and its system as plain arrays for the physics, bound and evaluation,
+        built on the caller's side (on a server's: from its system, table and statistics)."""
         ...
 
     def rename_forecast(

@@ -23,7 +23,7 @@ from hydrorl.db import forecasts as forecast_store
 from hydrorl.db import projects as project_store
 from hydrorl.db import runs as run_store
 from hydrorl.db import systems as system_store
-from hydrorl.db.problems import load_problem
+from hydrorl.db.problems import forecast_statistics, load_problem
 from hydrorl.errors import AlreadyExistsError, InUseError, NotFoundError
 from hydrorl.forecast import ForecastTable, read_forecast
 from hydrorl.physics import Problem
@@ -246,6 +246,16 @@ class Workbench(RunVerbs):
         with self.database.read() as session:
             row = self._forecast_row(session, forecast, system)
             return forecast_store.read_table(session, row, scenarios)
+
+    def forecast_statistics(
+        self, forecast: str | int, system: str | int | None = None
+    ) -> dict[str, float]:
+        """Over every scenario and step of a forecast: the price's mean and standard deviation
+        (EUR/MWh) and the inflow's mean (m³/s), as its :meth:`problem` is scaled by (computed
+        by the database: nothing big is read)."""
+        with self.database.read() as session:
+            row = self._forecast_row(session, forecast, system)
+            return forecast_statistics(session, row)
 
     def forecast_data(
         self,

@@ -245,6 +245,16 @@ def test_tables_baselines_previews_summary_and_reaping(backend: Backend, tmp_pat
         wb.baselines("Spring", "Twin", **asked),
         check_exact=True,
     )
+    # The physics' problem: the same arrays, scales and cascade on every side, whichever
+    # scenarios are asked (the scales and the end water's price are the whole forecast's).
+    assert bench.forecast_statistics(info) == wb.forecast_statistics("Spring", "Twin")
+    for chosen in (None, ["s2", "s0"]):
+        _same_problem(bench.problem("Spring", "Twin", chosen), wb.problem(info, None, chosen))
+    alone = bench.problem(info, scenarios=["s1"])
+    assert alone.price_mean == wb.problem("Spring").price_mean and alone.n_scenarios == 1
+    assert str(_error_of(lambda: bench.problem("Autumn"))) == str(
+        _error_of(lambda: wb.problem("Autumn"))
+    )
     text = bench.summary()
     assert "system 'Twin'" in text and "forecast 'Spring': 3 scenarios x 40 steps" in text
     # Reaping: nothing while all is well, then an agent whose process is gone, with why.
@@ -255,6 +265,23 @@ def test_tables_baselines_previews_summary_and_reaping(backend: Backend, tmp_pat
     assert (reaped.kind, reaped.id) == ("agent", run["agent"])
     assert reaped.reason == wb.agents(run["run"]).loc[0, "status_reason"]
     assert reaped.reason.startswith(f"process {run['pid']} on ")
+
+
+def _same_problem(got: Any, expected: Any) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    for field in dataclasses.fields(expected):
+        a, b = getattr(got, field.name), getattr(expected, field.name)
+        if field.name == "cascade":
+            for part in dataclasses.fields(b):
+                x, y = getattr(a, part.name), getattr(b, part.name)
+                assert np.array_equal(x, y) if isinstance(y, np.ndarray) else x == y, part.name
+        elif isinstance(b, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b), field.name
+        else:
+            assert a == b, field.name
 
 
 def _running_agent_of_a_gone_process(session: Any, project_id: int) -> dict[str, int]:
@@ -690,10 +717,9 @@ def test_connect_picks_the_backend_by_the_url(tmp_path: Path, monkeypatch: Any) 
         assert local.url == f"sqlite:///{tmp_path / 'home' / 'hydrorl.db'}"
 
 
-#: The workbench's verbs that the server does not serve yet (issue 15 goes on): a new verb
-#: of the workbench fails the test below until it is served or named here.
-# The physics' in-memory problem (cascade and arrays) stays on the side that computes.
-NOT_SERVED = {"problem"}
+#: The workbench's verbs that the server does not serve: a new verb of the workbench fails
+#: the test below until it is served or named here.
+NOT_SERVED: set[str] = set()
 
 
 def test_the_remote_verbs_are_the_local_verbs() -> None:

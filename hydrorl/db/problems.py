@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +12,8 @@ from sqlalchemy.orm import Session
 from hydrorl.db import forecasts as forecast_store
 from hydrorl.db import models
 from hydrorl.db import systems as system_store
-from hydrorl.physics import Cascade, Problem
+from hydrorl.physics import Problem
+from hydrorl.problems import build_problem
 
 
 def load_problem(
@@ -27,22 +27,7 @@ def load_problem(
     """
     spec = system_store.to_spec(forecast.system)
     table = forecast_store.read_table(session, forecast, scenarios)
-    stats = forecast_statistics(session, forecast)
-    problem = Problem.create(
-        Cascade.from_system(spec),
-        table.price_eur_mwh,
-        table.inflow_m3s,
-        table.step.total_seconds(),
-        np.datetime64(table.start_time.to_datetime64(), "s"),
-        table.scenario_names,
-        water_price_eur_mwh=stats["price_mean"],
-    )
-    return dataclasses.replace(
-        problem,
-        price_mean=stats["price_mean"],
-        price_std=stats["price_std"],
-        inflow_mean=stats["inflow_mean"],
-    )
+    return build_problem(spec, table, forecast_statistics(session, forecast))
 
 
 def forecast_statistics(session: Session, forecast: models.Forecast) -> dict[str, float]:

@@ -40,6 +40,7 @@ from hydrorl.service.wire import (
     DemoSetup,
     EvaluationStart,
     ForecastModel,
+    ForecastStatistics,
     Health,
     ProjectCreate,
     ProjectModel,
@@ -421,6 +422,15 @@ def create_app(
         chosen = None if scenarios is None else [_ref(s) for s in scenarios]
         table = wb.forecast_table(_ref(forecast), chosen, ref_value(system))
         return _frame(wire.table_to_frame(table))
+
+    @api.get(
+        "/forecasts/{forecast}/statistics", response_model=ForecastStatistics, tags=["forecasts"]
+    )
+    def forecast_statistics(forecast: str, system: str | None = None) -> ForecastStatistics:
+        """The whole forecast's price mean and standard deviation and inflow mean: the scales
+        of its problem (which the client builds from the system, table and these)."""
+        found = wb.forecast_statistics(_ref(forecast), ref_value(system))
+        return ForecastStatistics.model_validate(found)
 
     @api.get("/forecasts/{forecast}/baselines", responses=_ARROW_RESPONSE, tags=["forecasts"])
     def baselines(

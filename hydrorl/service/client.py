@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pandas as pd
@@ -25,6 +25,7 @@ from hydrorl.service.wire import (
     AuthenticationError,
     DemoModel,
     ForecastModel,
+    ForecastStatistics,
     ProjectModel,
     ReapedModel,
     RunModel,
@@ -36,6 +37,9 @@ from hydrorl.service.wire import (
 from hydrorl.system import HydroSystem
 from hydrorl.workbench import ForecastInfo, ProjectInfo
 from hydrorl.workbench_runs import RunInfo, key
+
+if TYPE_CHECKING:
+    from hydrorl.physics import Problem
 
 #: The environment variable holding the bearer token when none is passed.
 TOKEN_ENV = "HYDRORL_TOKEN"
@@ -456,6 +460,32 @@ class RemoteWorkbench:
             f"/forecasts/{_named(forecast)}/table", system=_ref(system), scenarios=chosen
         )
         return wire.table_from_frame(frame)
+
+    def forecast_statistics(
+        self, forecast: str | int, system: str | int | None = None
+    ) -> dict[str, float]:
+        """The whole forecast's price mean and std and inflow mean (its problem's scales)."""
+        path = f"/forecasts/{_named(forecast)}/statistics"
+        found = self._json("GET", path, params=_params(system=_ref(system)))
+        return ForecastStatistics.model_validate(found).model_dump()
+
+    def problem(
+        self,
+        forecast: str | int,
+        system: str | int | None = None,
+        scenarios: Sequence[str | int] | None = None,
+    ) -> Problem:
+        """A forecast and its system as plain arrays for the physics, bound and evaluation,
+        built here from the server's system, table and statistics as the local workbench
+        builds it from its database (the same arrays and scales)."""
+        from hydrorl.problems import build_problem
+
+        info = self.forecast(forecast, system)
+        return build_problem(
+            self.system(info.system),
+            self.forecast_table(info.id, scenarios),
+            self.forecast_statistics(info.id),
+        )
 
     def baselines(
         self,

@@ -341,6 +341,14 @@ class Health(BaseModel):
     version: str
 
 
+class ForecastStatistics(BaseModel):
+    """:meth:`hydrorl.Workbench.forecast_statistics`: a whole forecast's scales."""
+
+    price_mean: float
+    price_std: float
+    inflow_mean: float
+
+
 class Summary(BaseModel):
     """What :meth:`hydrorl.Workbench.summary` says of the server's database."""
 
