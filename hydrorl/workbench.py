@@ -15,7 +15,6 @@ from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from hydrorl import demo
 from hydrorl.db import Database, models
@@ -268,20 +267,8 @@ class Workbench(RunVerbs):
 
     def uploads(self) -> pd.DataFrame:
         """Every upload: file name, format, content hash, size, rows, time."""
-        u = models.Upload
         with self.database.read() as session:
-            stmt = sa.select(
-                u.id,
-                u.file_name,
-                u.file_format,
-                u.content_hash,
-                u.size_bytes,
-                u.row_count,
-                u.uploaded_at,
-            ).order_by(u.id)
-            return pd.DataFrame(
-                session.execute(stmt).all(), columns=list(stmt.selected_columns.keys())
-            )
+            return forecast_store.list_uploads(session)
 
     def rename_forecast(
         self, forecast: str | int | ForecastInfo, name: str, system: str | int | None = None

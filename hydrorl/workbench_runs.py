@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
-from hydrorl.db import Database, bulk, models
+from hydrorl.db import Database, models
 from hydrorl.db import forecasts as forecast_store
 from hydrorl.db import projects as project_store
 from hydrorl.db import runs as run_store
@@ -62,20 +61,6 @@ class RunInfo:
 
 #: The window over which an agent's learning rate (timesteps per second) is measured.
 RATE_WINDOW_S = 60.0
-
-
-def _rate_points(session: Any, data_id: int) -> tuple[Any, Any, Any] | None:
-    """(last point, first point, last point a rate window before the last) of one curve, as
-    (timestep, wall_time) rows, through the (data_id, id) index; None if it has no point."""
-    v = models.TrainStepValue
-    points = sa.select(v.timestep, v.wall_time).where(v.data_id == data_id)
-    last = session.execute(points.order_by(v.id.desc()).limit(1)).first()
-    if last is None:
-        return None
-    first = session.execute(points.order_by(v.id).limit(1)).first()
-    window = points.where(v.wall_time <= last.wall_time - RATE_WINDOW_S)
-    before = session.execute(window.order_by(v.id.desc()).limit(1)).first()
-    return last, first, before or first
 
 
 def _phase(status: str, reason: str | None) -> str:
@@ -287,15 +272,10 @@ class RunVerbs:
         from hydrorl.training.agent import run_folder
 
         folders = [run_folder(self.database.url, i) for i in run_ids]
-        a = models.Agent
-        recorded = session.execute(
-            sa.select(a.checkpoint_path, a.best_checkpoint_path).where(a.run_id.in_(run_ids))
-        ).all()
         outside = [
             Path(p)
-            for row in recorded
-            for p in row
-            if p and not any(Path(p).is_relative_to(f) for f in folders)
+            for p in run_store.checkpoint_paths(session, run_ids)
+            if not any(Path(p).is_relative_to(f) for f in folders)
         ]
         return folders + outside
 
@@ -324,35 +304,12 @@ class RunVerbs:
     def agents(self, run_id: int | RunInfo) -> pd.DataFrame:
         """The agents of a training run: status, progress, best peak reward and best validation
         (a share of the bound on the run's held-aside scenarios), errors."""
-        run_id = key(run_id)
+        ident: int = key(run_id)
         self._look_for_deaths()
-        a = models.Agent
-        stmt = (
-            sa.select(
-                a.index,
-                a.id,
-                a.status,
-                a.status_reason,
-                a.seed,
-                a.timesteps_done,
-                a.best_peak_reward,
-                a.best_validation,
-                a.checkpoint_path,
-                a.best_checkpoint_path,
-                a.pid,
-                a.started_at,
-                a.heartbeat_at,
-                a.finished_at,
-                a.error,
-            )
-            .where(a.run_id == run_id)
-            .order_by(a.index)
-        )
         with self.database.read() as session:
-            rows = session.execute(stmt).all()
-            run = session.get(models.ProjectRun, run_id)
+            frame = run_store.agent_table(session, ident)
+            run = session.get(models.ProjectRun, ident)
             target = run.settings.get("timesteps") if run else None
-        frame = pd.DataFrame(rows, columns=list(stmt.selected_columns.keys()))
         frame["status"] = frame["status"].map(str)
         frame.insert(4, "phase", [_phase(*r) for r in frame[["status", "status_reason"]].values])
         frame.insert(6, "timesteps", target)
@@ -371,13 +328,9 @@ class RunVerbs:
         learning = agents["phase"] == "learning"
         if not target or not learning.any():
             return eta
-        d = models.TrainStepData
-        other = sa.or_(*[d.name.startswith(p) for p in ("imitation/", "validation/", "reference/")])
         with self.database.read() as session:
             for i, agent_id in agents.loc[learning, "id"].items():
-                ids = session.scalars(sa.select(d.id).where(d.agent_id == int(agent_id), ~other))
-                rows = [_rate_points(session, data_id) for data_id in ids]
-                found = [r for r in rows if r is not None]
+                found = run_store.rate_points(session, int(agent_id), RATE_WINDOW_S)
                 if not found:
                     continue
                 last = max((r[0] for r in found), key=lambda p: p.wall_time)
@@ -412,46 +365,12 @@ class RunVerbs:
         under concurrent commits), so one id for the whole run would skip points.
         A plain int ``after_id`` returns every point with a larger id.
         """
-        run_id = key(run_id)
+        ident: int = key(run_id)
         if isinstance(every, bool) or not isinstance(every, int | np.integer) or every < 1:
             raise ValidationError(f"every = {every!r} must be an integer >= 1")
-        a, d, v = models.Agent, models.TrainStepData, models.TrainStepValue
-        stmt = (
-            sa.select(
-                v.id,
-                a.index.label("agent"),
-                d.name.label("series"),
-                v.timestep,
-                v.wall_time,
-                v.value,
-            )
-            .join(d, v.data_id == d.id)
-            .join(a, d.agent_id == a.id)
-            .where(a.run_id == run_id)
-            .order_by(v.id)
-        )
         seen = dict(after_id) if isinstance(after_id, Mapping) else {}
-        if isinstance(after_id, Mapping):
-            if seen:
-                stmt = stmt.where(
-                    sa.or_(
-                        a.index.not_in(list(seen)),
-                        *[sa.and_(a.index == i, v.id > last) for i, last in seen.items()],
-                    )
-                )
-        else:
-            stmt = stmt.where(v.id > after_id)
-        if series is not None:
-            stmt = stmt.where(d.name == series)
-        if every > 1:
-            stmt = stmt.where(v.id % every == 0)
-        names = list(stmt.selected_columns.keys())
         with self.database.read() as session:
-            # Core rows, taken apart column by column: a DataFrame built from a million
-            # Row objects directly costs seconds.
-            rows = session.connection().execute(stmt).fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-        frame = pd.DataFrame(dict(zip(names, columns, strict=True)))
+            frame = run_store.read_curves(session, ident, series, after_id, every)
         frame["wall_time"] = pd.to_datetime(frame["wall_time"], unit="s")
         if len(frame):
             seen.update(frame.groupby("agent")["id"].max().astype(int).to_dict())
@@ -460,19 +379,9 @@ class RunVerbs:
 
     def curve_points(self, run_id: int | RunInfo, series: str | None = "episode_reward") -> int:
         """How many learning-curve points a run has stored."""
-        run_id = key(run_id)
-        a, d, v = models.Agent, models.TrainStepData, models.TrainStepValue
-        stmt = (
-            sa.select(sa.func.count())
-            .select_from(v)
-            .join(d, v.data_id == d.id)
-            .join(a, d.agent_id == a.id)
-            .where(a.run_id == run_id)
-        )
-        if series is not None:
-            stmt = stmt.where(d.name == series)
+        ident: int = key(run_id)
         with self.database.read() as session:
-            return int(session.scalar(stmt) or 0)
+            return run_store.count_curve_points(session, ident, series)
 
     def stop(self, run_id: int | RunInfo, agent: int | None = None) -> None:
         """Ask a run (or one agent, by index) to stop; it ends within seconds, checkpoints kept."""
@@ -554,30 +463,9 @@ class RunVerbs:
         """The episodes of an evaluation run: one per scenario, with the bound, the SDP benchmark
         and the forecast planner of the same scenario; ``vs_best_classical`` is the agent over
         the better of the two policies."""
-        run_id = key(run_id)
-        e, link, a = models.EvaluationEpisode, models.SeriesLink, models.Agent
-        stmt = (
-            sa.select(
-                e.id,
-                link.scenario_name.label("scenario"),
-                a.index.label("agent"),
-                e.revenue_eur,
-                e.end_water_value_eur,
-                e.total_reward.label("total_eur"),
-                e.spill_mm3,
-                e.end_volume_mm3,
-                e.bound_revenue_eur.label("bound_eur"),
-                e.benchmark_revenue_eur.label("benchmark_eur"),
-                e.planner_eur,
-            )
-            .join(link, e.series_link_id == link.id)
-            .outerjoin(a, e.agent_id == a.id)
-            .where(e.run_id == run_id)
-            .order_by(link.scenario_index)
-        )
+        ident: int = key(run_id)
         with self.database.read() as session:
-            rows = session.execute(stmt).all()
-        frame = pd.DataFrame(rows, columns=list(stmt.selected_columns.keys()))
+            frame = run_store.episode_table(session, ident)
         frame["share_of_bound"] = frame["total_eur"] / frame["bound_eur"]
         frame["vs_benchmark"] = frame["total_eur"] / frame["benchmark_eur"]
         frame["planner_eur"] = frame["planner_eur"].astype(float)  # NaN: evaluated before it
@@ -587,20 +475,13 @@ class RunVerbs:
 
     def episode_series(self, episode_id: int) -> pd.DataFrame:
         """Per-step series of one episode (one column each), indexed by time."""
-        d, v = models.ReportData, models.ReportValue
         key(episode_id)  # (an id no row can have)
         with self.database.read() as session:
             episode = session.get(models.EvaluationEpisode, episode_id)
             if episode is None:
                 raise NotFoundError(f"no evaluation episode {episode_id}")
             forecast = episode.series_link.forecast
-            data = session.execute(
-                sa.select(d.id, d.name).where(d.episode_id == episode_id).order_by(d.id)
-            ).all()
-            columns = {
-                name: bulk.read_values(session, v.__table__, "data_id", data_id, forecast.n_steps)  # type: ignore[arg-type]
-                for data_id, name in data
-            }
+            columns = run_store.episode_columns(session, episode)
             times = pd.date_range(
                 forecast.start_time,
                 periods=forecast.n_steps,

@@ -583,3 +583,12 @@ def delete_forecast(session: Session, forecast: models.Forecast) -> None:
         if not others:
             session.delete(upload)
     session.flush()
+
+
+def list_uploads(session: Session) -> pd.DataFrame:
+    """Every upload, oldest first: file name, format, content hash, size, rows, time."""
+    u = models.Upload
+    stmt = sa.select(
+        u.id, u.file_name, u.file_format, u.content_hash, u.size_bytes, u.row_count, u.uploaded_at
+    ).order_by(u.id)
+    return pd.DataFrame(session.execute(stmt).all(), columns=list(stmt.selected_columns.keys()))

@@ -10,7 +10,7 @@ is written here, the same on every backend.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from hydrorl.db import models
+from hydrorl.db import bulk, models
 from hydrorl.db.engine import Database
 from hydrorl.errors import AlreadyExistsError, InUseError, NotFoundError, ValidationError
 
@@ -327,3 +327,162 @@ def delete_runs(
     session.execute(sa.delete(r).where(r.id.in_(ids), r.source_run_id.is_not(None)))
     session.execute(sa.delete(r).where(r.id.in_(ids)))
     session.expire_all()  # (rows of the session's identity map may be gone)
+
+
+# ---------------------------------------------------------------------- what readers ask
+
+
+def agent_table(session: Session, run_id: int) -> pd.DataFrame:
+    """The agents of a run as stored, one row each in index order (status as its enum)."""
+    a = models.Agent
+    stmt = (
+        sa.select(
+            a.index,
+            a.id,
+            a.status,
+            a.status_reason,
+            a.seed,
+            a.timesteps_done,
+            a.best_peak_reward,
+            a.best_validation,
+            a.checkpoint_path,
+            a.best_checkpoint_path,
+            a.pid,
+            a.started_at,
+            a.heartbeat_at,
+            a.finished_at,
+            a.error,
+        )
+        .where(a.run_id == run_id)
+        .order_by(a.index)
+    )
+    return pd.DataFrame(session.execute(stmt).all(), columns=list(stmt.selected_columns.keys()))
+
+
+def checkpoint_paths(session: Session, run_ids: Collection[int]) -> list[str]:
+    """Every checkpoint path (last and best) the agents of these runs recorded."""
+    a = models.Agent
+    rows = session.execute(
+        sa.select(a.checkpoint_path, a.best_checkpoint_path).where(a.run_id.in_(list(run_ids)))
+    ).all()
+    return [path for row in rows for path in row if path]
+
+
+#: Curves an agent writes besides learning (their timesteps say nothing of its learning rate).
+_NOT_LEARNING = ("imitation/", "validation/", "reference/")
+
+
+def rate_points(session: Session, agent_id: int, window_s: float) -> list[tuple[Any, Any, Any]]:
+    """Per learning curve of an agent (rewards, losses: not imitation, validation or
+    reference lines): its (last point, first point, last point ``window_s`` before the last)
+    as (timestep, wall_time) rows, each through the (data_id, id) index."""
+    d, v = models.TrainStepData, models.TrainStepValue
+    other = sa.or_(*[d.name.startswith(p) for p in _NOT_LEARNING])
+    found = []
+    for data_id in session.scalars(sa.select(d.id).where(d.agent_id == agent_id, ~other)):
+        points = sa.select(v.timestep, v.wall_time).where(v.data_id == data_id)
+        last = session.execute(points.order_by(v.id.desc()).limit(1)).first()
+        if last is None:
+            continue
+        first = session.execute(points.order_by(v.id).limit(1)).first()
+        window = points.where(v.wall_time <= last.wall_time - window_s)
+        before = session.execute(window.order_by(v.id.desc()).limit(1)).first()
+        found.append((last, first, before or first))
+    return found
+
+
+def _curve_select(run_id: int, series: str | None, *columns: Any) -> sa.Select[Any]:
+    a, d, v = models.Agent, models.TrainStepData, models.TrainStepValue
+    stmt = (
+        sa.select(*columns)
+        .select_from(v)
+        .join(d, v.data_id == d.id)
+        .join(a, d.agent_id == a.id)
+        .where(a.run_id == run_id)
+    )
+    return stmt if series is None else stmt.where(d.name == series)
+
+
+def read_curves(
+    session: Session,
+    run_id: int,
+    series: str | None,
+    after_id: int | Mapping[int, int],
+    every: int,
+) -> pd.DataFrame:
+    """Learning-curve points of a run's agents (id, agent, series, timestep, wall_time as
+    epoch seconds, value), oldest first: those after ``after_id`` (one id, or the last id
+    seen per agent index), one in ``every`` by id."""
+    a, d, v = models.Agent, models.TrainStepData, models.TrainStepValue
+    stmt = _curve_select(
+        run_id,
+        series,
+        v.id,
+        a.index.label("agent"),
+        d.name.label("series"),
+        v.timestep,
+        v.wall_time,
+        v.value,
+    ).order_by(v.id)
+    if isinstance(after_id, Mapping):
+        if after_id:
+            stmt = stmt.where(
+                sa.or_(
+                    a.index.not_in(list(after_id)),
+                    *[sa.and_(a.index == i, v.id > last) for i, last in after_id.items()],
+                )
+            )
+    else:
+        stmt = stmt.where(v.id > after_id)
+    if every > 1:
+        stmt = stmt.where(v.id % every == 0)
+    names = list(stmt.selected_columns.keys())
+    # Core rows, taken apart column by column: a DataFrame built from a million Row objects
+    # directly costs seconds.
+    rows = session.connection().execute(stmt).fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pd.DataFrame(dict(zip(names, columns, strict=True)))
+
+
+def count_curve_points(session: Session, run_id: int, series: str | None) -> int:
+    """How many learning-curve points a run has stored (of one series if given)."""
+    return int(session.scalar(_curve_select(run_id, series, sa.func.count())) or 0)
+
+
+def episode_table(session: Session, run_id: int) -> pd.DataFrame:
+    """The stored episodes of an evaluation run, in scenario order, with the bound, the
+    benchmark and the planner of the same scenario."""
+    e, link, a = models.EvaluationEpisode, models.SeriesLink, models.Agent
+    stmt = (
+        sa.select(
+            e.id,
+            link.scenario_name.label("scenario"),
+            a.index.label("agent"),
+            e.revenue_eur,
+            e.end_water_value_eur,
+            e.total_reward.label("total_eur"),
+            e.spill_mm3,
+            e.end_volume_mm3,
+            e.bound_revenue_eur.label("bound_eur"),
+            e.benchmark_revenue_eur.label("benchmark_eur"),
+            e.planner_eur,
+        )
+        .join(link, e.series_link_id == link.id)
+        .outerjoin(a, e.agent_id == a.id)
+        .where(e.run_id == run_id)
+        .order_by(link.scenario_index)
+    )
+    return pd.DataFrame(session.execute(stmt).all(), columns=list(stmt.selected_columns.keys()))
+
+
+def episode_columns(session: Session, episode: models.EvaluationEpisode) -> dict[str, np.ndarray]:
+    """An episode's per-step series, by name, in the order they were written."""
+    d, v = models.ReportData, models.ReportValue
+    n_steps = episode.series_link.forecast.n_steps
+    data = session.execute(
+        sa.select(d.id, d.name).where(d.episode_id == episode.id).order_by(d.id)
+    ).all()
+    return {
+        name: bulk.read_values(session, v.__table__, "data_id", data_id, n_steps)  # type: ignore[arg-type]
+        for data_id, name in data
+    }
