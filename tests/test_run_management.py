@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -366,3 +367,31 @@ def test_a_real_tiny_run_goes_with_its_folder(
     finally:
         kill_processes_of(wb)
         wb.close()
+
+
+def test_a_read_after_the_watermark_is_the_rest_of_the_whole_read(
+    demo: hydrorl.Workbench,
+) -> None:
+    """``curves(after_id=watermark)`` (one part per agent seen, one for the others) returns
+    exactly the points of the whole read past each agent's own watermark, for one series or
+    all, every point or one in ``every``; a watermark naming one agent leaves the other's whole."""
+    run = written_run(demo)
+    for series in ("episode_reward", None):
+        for every in (1, 3):
+            whole = demo.curves(run, series, every=every)
+            assert len(whole) and set(whole["agent"]) == {0, 1}
+            ids = whole.groupby("agent")["id"]
+            for mark in (
+                {0: int(ids.min()[0]), 1: int(ids.max()[1])},  # agent 1 read to its end
+                {0: int(ids.median()[0]), 1: int(ids.median()[1])},
+                {1: int(ids.median()[1])},  # agent 0 not seen yet
+            ):
+                got = demo.curves(run, series, after_id=mark, every=every)
+                past = whole["id"] > whole["agent"].map(mark).fillna(0)
+                expected = whole[past].reset_index(drop=True)
+                pd.testing.assert_frame_equal(got.reset_index(drop=True), expected)
+                assert got["id"].is_monotonic_increasing
+                assert got.attrs["watermark"] == {
+                    **mark,
+                    **{int(k): int(v) for k, v in expected.groupby("agent")["id"].max().items()},
+                }

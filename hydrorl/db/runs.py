@@ -414,29 +414,30 @@ def read_curves(
     epoch seconds, value), oldest first: those after ``after_id`` (one id, or the last id
     seen per agent index), one in ``every`` by id."""
     a, d, v = models.Agent, models.TrainStepData, models.TrainStepValue
-    stmt = _curve_select(
+    base = _curve_select(
         run_id,
         series,
-        v.id,
+        v.id.label("id"),
         a.index.label("agent"),
         d.name.label("series"),
         v.timestep,
         v.wall_time,
         v.value,
-    ).order_by(v.id)
-    if isinstance(after_id, Mapping):
-        if after_id:
-            stmt = stmt.where(
-                sa.or_(
-                    a.index.not_in(list(after_id)),
-                    *[sa.and_(a.index == i, v.id > last) for i, last in after_id.items()],
-                )
-            )
-    else:
-        stmt = stmt.where(v.id > after_id)
+    )
     if every > 1:
-        stmt = stmt.where(v.id % every == 0)
-    names = list(stmt.selected_columns.keys())
+        base = base.where(v.id % every == 0)
+    names = list(base.selected_columns.keys())
+    stmt: sa.Select[Any] | sa.CompoundSelect
+    if isinstance(after_id, Mapping) and after_id:
+        # One part per agent seen, each a range on the (data_id, id) index from its own
+        # watermark, and one for the agents not seen yet: the monitor's refresh reads what
+        # is new, not the whole run (an OR of the conditions scanned every point).
+        parts = [base.where(a.index == i, v.id > last) for i, last in after_id.items()]
+        parts.append(base.where(a.index.not_in(list(after_id))))
+        stmt = sa.union_all(*parts).order_by(sa.literal_column("id"))
+    else:  # an id (or an empty watermark: every point)
+        lowest = 0 if isinstance(after_id, Mapping) else int(after_id)
+        stmt = base.where(v.id > lowest).order_by(v.id)
     # Core rows, taken apart column by column: a DataFrame built from a million Row objects
     # directly costs seconds.
     rows = session.connection().execute(stmt).fetchall()
