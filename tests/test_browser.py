@@ -254,14 +254,9 @@ def _wait_for_points(page, more_than: int, seconds: float = 60) -> int:  # noqa:
 KNOWN_OFFLINE_CDN = ("https://cdn.holoviz.org/panel/", "https://cdn.jsdelivr.net/npm/@fortawesome/")
 
 
-def test_the_voila_dashboard_does_the_same(browser, served, tmp_path: Path) -> None:
-    _, wb = served
-    from hydrorl.voila import install_voila_template
-
-    install_voila_template()  # the dashboard's template, as `hydrorl demo` installs it
-    port = _free_port()
-    env = {**os.environ, "HYDRORL_DATABASE_URL": wb.url}
-    voila = _start(
+def start_voila(port: int, log: Path, env: dict[str, str]) -> subprocess.Popen:
+    """Voila serving the workbench notebook on ``port`` (its workbench: ``env``'s)."""
+    return _start(
         [
             sys.executable,
             "-m",
@@ -271,9 +266,20 @@ def test_the_voila_dashboard_does_the_same(browser, served, tmp_path: Path) -> N
             "--no-browser",
             "--Voila.ip=127.0.0.1",
         ],
-        tmp_path / "voila.log",
+        log,
         cwd=ROOT,  # where voila.json keeps the pyviz lab extension out of Voila
         env=env,
+    )
+
+
+def test_the_voila_dashboard_does_the_same(browser, served, tmp_path: Path) -> None:
+    _, wb = served
+    from hydrorl.voila import install_voila_template
+
+    install_voila_template()  # the dashboard's template, as `hydrorl demo` installs it
+    port = _free_port()
+    voila = start_voila(
+        port, tmp_path / "voila.log", {**os.environ, "HYDRORL_DATABASE_URL": wb.url}
     )
     try:
         ARTIFACTS.mkdir(exist_ok=True)

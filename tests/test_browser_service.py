@@ -21,13 +21,13 @@ from hydrorl.db import tokens as token_store
 from tests.test_browser import (  # noqa: F401 (browser: a fixture)
     ARTIFACTS,
     KNOWN_OFFLINE_CDN,
-    ROOT,
     TINY,
     _free_port,
     _start,
     _the_whole_story,
     _wait_for_port,
     browser,
+    start_voila,
 )
 
 
@@ -104,19 +104,8 @@ def test_the_voila_dashboard_works_through_a_server(browser, api_server, tmp_pat
 
     install_voila_template()
     port = _free_port()
-    voila = _start(
-        [
-            sys.executable,
-            "-m",
-            "voila",
-            str(ROOT / "dashboards" / "workbench.ipynb"),
-            f"--port={port}",
-            "--no-browser",
-            "--Voila.ip=127.0.0.1",
-        ],
-        tmp_path / "voila.log",
-        cwd=ROOT,  # where voila.json keeps the pyviz lab extension out of Voila
-        env={**client_env, "HYDRORL_DATABASE_URL": server},
+    voila = start_voila(
+        port, tmp_path / "voila.log", {**client_env, "HYDRORL_DATABASE_URL": server}
     )
     try:
         ARTIFACTS.mkdir(exist_ok=True)
