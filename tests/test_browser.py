@@ -254,7 +254,7 @@ def _wait_for_points(page, more_than: int, seconds: float = 60) -> int:  # noqa:
 KNOWN_OFFLINE_CDN = ("https://cdn.holoviz.org/panel/", "https://cdn.jsdelivr.net/npm/@fortawesome/")
 
 
-def start_voila(port: int, log: Path, env: dict[str, str]) -> subprocess.Popen:
+def voila_process(port: int, log: Path, env: dict[str, str]) -> subprocess.Popen:
     """Voila serving the workbench notebook on ``port`` (its workbench: ``env``'s)."""
     return _start(
         [
@@ -278,7 +278,7 @@ def test_the_voila_dashboard_does_the_same(browser, served, tmp_path: Path) -> N
 
     install_voila_template()  # the dashboard's template, as `hydrorl demo` installs it
     port = _free_port()
-    voila = start_voila(
+    voila = voila_process(
         port, tmp_path / "voila.log", {**os.environ, "HYDRORL_DATABASE_URL": wb.url}
     )
     try:

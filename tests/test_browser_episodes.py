@@ -64,15 +64,80 @@ def _box(locator) -> dict:  # noqa: ANN001
     return {"x": box["x"], "y": box["y"], "w": box["width"], "h": box["height"]}
 
 
-def _open_episodes(page, address: str) -> None:  # noqa: ANN001
-    page.goto(address, timeout=60_000)
-    page.get_by_text("Episodes", exact=True).click()
-    page.locator(".hydrorl-episode-key").wait_for(timeout=60_000)
+def _show_episodes(page, root=None) -> None:  # noqa: ANN001
+    """Open the Episodes tab; wait for its key, Bokeh's views and the page's fonts.
+
+    ``root``: the part of the page that holds the workbench (default: all of it).
+    """
+    root = root or page
+    root.get_by_text("Episodes", exact=True).click()
+    root.locator(".hydrorl-episode-key").wait_for(timeout=60_000)
     page.wait_for_function(
         "() => Object.values(Bokeh.index).length > 0 && document.fonts.status === 'loaded'",
         timeout=30_000,
     )
+
+
+def _open_episodes(page, address: str) -> None:  # noqa: ANN001
+    page.goto(address, timeout=60_000)
+    _show_episodes(page)
     page.wait_for_timeout(1500)  # the grid's last layout pass
+
+
+def _keys_clear_of_data(page, width: int, root=None) -> list[dict]:  # noqa: ANN001
+    """Check the episode view as laid out now (:func:`store_evaluation` of :func:`eight_weeks`
+    shown): nine panels, each on the page and wide enough to read, with a hover tool; no key,
+    legend, table or toolbar over a panel's data frame, nor over each other; every panel on
+    the episode's eight weeks.  Returns the titled panels as measured.
+
+    The panels must fit across ``root`` (default: the page, ``width`` pixels wide).
+    """
+    shown = page.evaluate(_LAYOUT_JS)
+    plots = [p for p in shown["plots"] if p["title"]]
+    titles = [p["title"] for p in plots]
+    volumes = [
+        "Hoegfjell volume (Mm³), 40–900",
+        "Midtvatn volume (Mm³), 5–60",
+        "Nedrevatn volume (Mm³), 1–12",
+    ]
+    assert [t for t in titles if " volume " in t] == volumes  # upstream first
+    columns = len({round(p["canvas"]["x"]) for p in plots})
+    if columns == 3:  # the reservoirs in a row, each station's panel under its reservoir's
+        assert titles[:3] == volumes and titles[3].startswith("Hoegfjell PS"), titles
+    else:  # a narrow page: each reservoir with its station's panel beside or under it
+        assert columns >= 2 and titles[:2] == [volumes[0], titles[1]], titles
+        assert titles[1].startswith("Hoegfjell PS"), titles
+    assert len(plots) == 9 and shown["hovers"] >= 9
+    where = root or page
+    table = _box(where.locator("table.dataframe").first)
+    key = _box(where.locator(".hydrorl-episode-key"))
+    assert "mean" in where.locator("table.dataframe").first.inner_text()
+    assert shown["legends"] == []  # one key above the panels instead of legends in them
+    # (a part of the page is measured to the pixel: its box and the canvas's may round apart)
+    area, slack = (_box(root), 1) if root is not None else ({"x": 0, "w": width}, 0)
+    for plot in plots:
+        # Every panel is on the page (no sideways scrolling) and wide enough to read.
+        canvas = plot["canvas"]
+        assert canvas["x"] >= area["x"] - slack, (plot["title"], canvas, area)
+        assert canvas["x"] + canvas["w"] <= area["x"] + area["w"] + slack, (plot["title"], area)
+        assert plot["frame"]["w"] >= 200, plot
+        for other in (key, table, *shown["toolbars"]):
+            assert not _overlap(plot["frame"], other), (plot["title"], other)
+        for other in plots:
+            assert other is plot or not _overlap(plot["frame"], other["frame"])
+    for toolbar in shown["toolbars"]:
+        assert not _overlap(toolbar, key) and not _overlap(toolbar, table)
+    assert not _overlap(key, table)
+    # Nothing makes the page (or the notebook's output) scroll sideways: a table wider than
+    # the page scrolls in its own box.
+    scrolled = (root or page.locator("html")).evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert scrolled[0] <= scrolled[1], scrolled
+    # The episode's eight weeks, on every panel, whatever else the page shows.
+    start = pd.Timestamp("2027-01-01")
+    for plot in plots:
+        assert pd.Timestamp(plot["start"], unit="ms") == start
+        assert pd.Timestamp(plot["end"], unit="ms") == start + pd.Timedelta(weeks=WEEKS)
+    return plots
 
 
 @pytest.mark.parametrize(("width", "height"), [(1400, 900), (1024, 768)])
@@ -91,35 +156,7 @@ def test_the_episode_view_keeps_keys_off_data_tables_and_toolbars(
     _open_episodes(page, address)
     page.screenshot(path=str(ARTIFACTS / f"episodes-{width}x{height}.png"))
 
-    shown = page.evaluate(_LAYOUT_JS)
-    plots = [p for p in shown["plots"] if p["title"]]
-    titles = [p["title"] for p in plots]
-    assert titles[:3] == [
-        "Hoegfjell volume (Mm³), 40–900",
-        "Midtvatn volume (Mm³), 5–60",
-        "Nedrevatn volume (Mm³), 1–12",
-    ]
-    assert len(plots) == 9 and shown["hovers"] >= 9
-    table = _box(page.locator("table.dataframe").first)
-    key = _box(page.locator(".hydrorl-episode-key"))
-    assert "mean" in page.locator("table.dataframe").first.inner_text()
-    assert shown["legends"] == []  # one key above the panels instead of legends in them
-    for plot in plots:
-        # Every panel is on the page (no sideways scrolling) and wide enough to read.
-        assert plot["canvas"]["x"] >= 0 and plot["canvas"]["x"] + plot["canvas"]["w"] <= width
-        assert plot["frame"]["w"] >= 200, plot
-        for other in (key, table, *shown["toolbars"]):
-            assert not _overlap(plot["frame"], other), (plot["title"], other)
-        for other in plots:
-            assert other is plot or not _overlap(plot["frame"], other["frame"])
-    for toolbar in shown["toolbars"]:
-        assert not _overlap(toolbar, key) and not _overlap(toolbar, table)
-    assert not _overlap(key, table)
-    # The episode's eight weeks, on every panel, whatever else the page shows.
-    start = pd.Timestamp("2027-01-01")
-    for plot in plots:
-        assert pd.Timestamp(plot["start"], unit="ms") == start
-        assert pd.Timestamp(plot["end"], unit="ms") == start + pd.Timedelta(weeks=WEEKS)
+    plots = _keys_clear_of_data(page, width)
 
     # Hovering a line names its series, its time and its value.
     frame = plots[0]["frame"]
@@ -155,16 +192,23 @@ def test_the_episode_csvs_download_named_after_evaluation_and_scenario(
     run_id = store_evaluation(wb, eight_weeks(wb))
     page = browser.new_page(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     _open_episodes(page, address)
-    with page.expect_download() as got:
-        page.get_by_role("button", name="Table as CSV").click()
+    _downloads_named_after(page, run_id)
+
+
+def _downloads_named_after(page, run_id: int, root=None) -> None:  # noqa: ANN001
+    """Download the episode table and S02's series of evaluation ``run_id`` (of
+    :func:`eight_weeks`, shown in the Episodes tab): named after both, and read back whole."""
+    root = root or page
+    with page.expect_download(timeout=60_000) as got:
+        root.get_by_role("button", name="Table as CSV").click()
     table = got.value
     assert table.suggested_filename == f"evaluation-{run_id}-episodes.csv"
     frame = pd.read_csv(table.path())
     assert frame["scenario"].tolist() == ["S01", "S02", "mean"]
-    page.locator("select").nth(1).select_option("S02")
-    page.wait_for_timeout(1000)
-    with page.expect_download() as got:
-        page.get_by_role("button", name="Episode series as CSV").click()
+    root.locator("select:has(option[value='S02'])").select_option("S02")
+    root.get_by_text("S02, agent").wait_for(timeout=30_000)  # the episode's summary line
+    with page.expect_download(timeout=60_000) as got:
+        root.get_by_role("button", name="Episode series as CSV").click()
     series = got.value
     assert series.suggested_filename == f"evaluation-{run_id}-S02-series.csv"
     steps = pd.read_csv(series.path(), index_col="time", parse_dates=True)

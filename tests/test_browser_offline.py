@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from tests.test_browser import (  # noqa: F401 (browser is a fixture)
     _start,
     _wait_for_port,
     browser,
+    voila_process,
 )
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
@@ -63,6 +65,62 @@ def demo_db(tmp_path: Path) -> Iterator[str]:
     with hydrorl.connect(url) as wb:
         wb.setup_demo(scenarios=2, years=1)
     yield url
+
+
+def start_voila(url: str, tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """Voila serving the workbench notebook on the database at ``url``; the process and port.
+
+    From the repository's root, where ``voila.json`` keeps the pyviz lab extension out of
+    Voila, with the ``hydrorl`` template installed as ``hydrorl demo`` does (an editable
+    install copies no data).
+    """
+    install_voila_template()
+    port = _free_port()
+    voila = voila_process(port, tmp_path / "voila.log", {**os.environ, "HYDRORL_DATABASE_URL": url})
+    return voila, port
+
+
+def start_lab(lab_root: Path, url: str, tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """JupyterLab on the notebooks in ``lab_root`` and the database at ``url``, making no call
+    to the internet of its own; the process and port."""
+    config = tmp_path / "jupyter-config"
+    # No announcements at all (neither the news request nor the toast asking about it), and
+    # no debugger: it logs "Could not restore the debugger state" when the kernel it asked
+    # is busy running the cells the test starts at once, a console error that is not ours.
+    off = {
+        "@jupyterlab/apputils-extension:announcements": True,
+        "@jupyterlab/debugger-extension": True,
+    }
+    (config / "labconfig").mkdir(parents=True)
+    (config / "labconfig" / "page_config.json").write_text(json.dumps({"disabledExtensions": off}))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HYDRORL_DATABASE_URL": url,
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+    }
+    lab = _start(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            f"--port={port}",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            "--IdentityProvider.token=",
+            "--allow-root",  # (CI runs as root)
+            f"--ServerApp.root_dir={lab_root}",
+            "--LabApp.expose_app_in_browser=True",  # lets the test run the cells by command
+            # JupyterLab's own calls to the internet, off:
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",
+        ],
+        tmp_path / "jupyterlab.log",
+        env=env,
+    )
+    return lab, port
 
 
 def _visit_tabs(page, root, name: str) -> None:  # noqa: ANN001
@@ -115,22 +173,7 @@ def test_served_dashboard_makes_no_external_request(browser, demo_db, tmp_path: 
 def test_voila_dashboard_makes_no_external_request(browser, demo_db, tmp_path: Path) -> None:  # noqa: F811
     """Voila: stylesheets inline (alerts and buttons styled), no Font Awesome link, one title."""
     ARTIFACTS.mkdir(exist_ok=True)
-    install_voila_template()  # what `hydrorl demo` does (an editable install copies no data)
-    port = _free_port()
-    voila = _start(
-        [
-            sys.executable,
-            "-m",
-            "voila",
-            str(ROOT / "dashboards" / "workbench.ipynb"),
-            f"--port={port}",
-            "--no-browser",
-            "--Voila.ip=127.0.0.1",
-        ],
-        tmp_path / "voila.log",
-        cwd=ROOT,
-        env={**os.environ, "HYDRORL_DATABASE_URL": demo_db},
-    )
+    voila, port = start_voila(demo_db, tmp_path)
     try:
         _wait_for_port(port, voila)
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
@@ -189,43 +232,7 @@ def test_jupyterlab_runs_the_quickstart_offline(browser, demo_db, tmp_path: Path
     lab_root = tmp_path / "lab"
     lab_root.mkdir()
     _quickstart_opening(lab_root / "quickstart.ipynb")
-    config = tmp_path / "jupyter-config"
-    # No announcements at all (neither the news request nor the toast asking about it), and
-    # no debugger: it logs "Could not restore the debugger state" when the kernel it asked
-    # is busy running the cells the test starts at once, a console error that is not ours.
-    off = {
-        "@jupyterlab/apputils-extension:announcements": True,
-        "@jupyterlab/debugger-extension": True,
-    }
-    (config / "labconfig").mkdir(parents=True)
-    (config / "labconfig" / "page_config.json").write_text(json.dumps({"disabledExtensions": off}))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "HYDRORL_DATABASE_URL": demo_db,
-        "JUPYTER_CONFIG_DIR": str(config),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
-    }
-    lab = _start(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            f"--port={port}",
-            "--no-browser",
-            "--ServerApp.ip=127.0.0.1",
-            "--IdentityProvider.token=",
-            "--allow-root",  # (CI runs as root)
-            f"--ServerApp.root_dir={lab_root}",
-            "--LabApp.expose_app_in_browser=True",  # lets the test run the cells by command
-            # JupyterLab's own calls to the internet, off:
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--LabApp.extension_manager=readonly",
-        ],
-        tmp_path / "jupyterlab.log",
-        env=env,
-    )
+    lab, port = start_lab(lab_root, demo_db, tmp_path)
     page = None
     try:
         _wait_for_port(port, lab)

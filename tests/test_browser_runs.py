@@ -51,25 +51,62 @@ def served_runs(tmp_path: Path) -> Iterator[tuple[str, hydrorl.Workbench, dict[s
         wb.close()
 
 
-def _runs_in_page(page) -> list[str]:  # noqa: ANN001
-    cells = page.locator(".tabulator-row .tabulator-cell[tabulator-field='run']")
+def _runs_in_page(root) -> list[str]:  # noqa: ANN001
+    """The runs the table lists, in its order; ``root``: the page, or the part holding the
+    workbench (a notebook's output area in JupyterLab)."""
+    cells = root.locator(".tabulator-row .tabulator-cell[tabulator-field='run']")
     return [t.strip() for t in cells.all_inner_texts()]
 
 
-def _row(page, run_id: int):  # noqa: ANN001, ANN202
-    cells = page.locator(".tabulator-cell[tabulator-field='run']")
+def _row(root, run_id: int):  # noqa: ANN001, ANN202
+    # (``has`` is looked for inside each row: a locator of the page's, not one under ``root``)
+    cells = getattr(root, "page", root).locator(".tabulator-cell[tabulator-field='run']")
     cell = cells.filter(has_text=re.compile(rf"^\s*{run_id}\s*$"))
-    return page.locator(".tabulator-row").filter(has=cell)
+    return root.locator(".tabulator-row").filter(has=cell)
 
 
-def _wait_for_runs(page, expected: list[str]) -> None:  # noqa: ANN001
+def _wait_for_runs(page, expected: list[str], root=None, name: str = "runs-table") -> None:  # noqa: ANN001
+    root = root or page
     for _ in range(60):
-        if _runs_in_page(page) == expected:
+        if _runs_in_page(root) == expected:
             return
         page.wait_for_timeout(250)
-    if _runs_in_page(page) != expected:
-        page.screenshot(path=str(ARTIFACTS / "runs-table-failure.png"), full_page=True)
-    assert _runs_in_page(page) == expected
+    if _runs_in_page(root) != expected:
+        page.screenshot(path=str(ARTIFACTS / f"{name}-failure.png"), full_page=True)
+    assert _runs_in_page(root) == expected
+
+
+def _shown(locator, timeout: float) -> None:  # noqa: ANN001
+    """Wait until ``locator`` is in the page, then scroll to it: in JupyterLab a notebook's
+    output below the window is laid out but not drawn, hence not visible, till scrolled to."""
+    locator.wait_for(state="attached", timeout=timeout)
+    locator.scroll_into_view_if_needed(timeout=timeout)
+    locator.wait_for(timeout=timeout)
+
+
+def _select_and_compare(  # noqa: ANN001
+    page, first: int, second: int, forecast: str, root=None, name: str = "runs-table"
+) -> None:
+    """Tick ``first`` (PPO) and ``second`` (SAC, on ``forecast``, another forecast): the mark
+    and the settings side by side; Compare opens them in the Train tab, the second's mean
+    named as on another forecast in the legend."""
+    root = root or page
+    for run in (first, second):
+        _row(root, run).locator("input[type=checkbox]").check()
+    _shown(root.get_by_text("not comparable point for point").first, 15_000)
+    _shown(root.get_by_text("Settings and hyper-parameters side by side"), 15_000)
+    _shown(root.get_by_text("hyperparameters.gamma"), 15_000)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-selected.png"), full_page=True)
+    root.get_by_role("button", name="Compare").click()
+    _shown(root.get_by_text(f"Run {first}: completed"), 30_000)  # the Train tab
+    _shown(root.get_by_text(f"run {second} on forecast '{forecast}'").first, 30_000)
+    entry = f"run {second} (mean) · other forecast: {forecast}"
+    for _ in range(120):
+        if entry in _legend_in_page(page):
+            break
+        page.wait_for_timeout(250)
+    assert entry in _legend_in_page(page)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-compare.png"), full_page=True)
 
 
 def test_the_runs_tab_sorts_filters_compares_renames_and_deletes(browser, served_runs) -> None:  # noqa: ANN001, F811
@@ -108,21 +145,7 @@ def test_the_runs_tab_sorts_filters_compares_renames_and_deletes(browser, served
     page.screenshot(path=str(ARTIFACTS / "runs-table-sorted-filtered.png"), full_page=True)
 
     # Two runs on different forecasts: marked before and after Compare.
-    for run in (ppo, sac):
-        _row(page, run).locator("input[type=checkbox]").check()
-    page.get_by_text("not comparable point for point").first.wait_for(timeout=15_000)
-    page.get_by_text("Settings and hyper-parameters side by side").wait_for(timeout=15_000)
-    page.get_by_text("hyperparameters.gamma").wait_for()
-    page.screenshot(path=str(ARTIFACTS / "runs-table-selected.png"), full_page=True)
-    page.get_by_role("button", name="Compare").click()
-    page.get_by_text(f"Run {ppo}: completed").wait_for(timeout=30_000)  # the Train tab
-    page.get_by_text(f"run {sac} on forecast 'spring'").first.wait_for(timeout=30_000)
-    for _ in range(60):
-        if f"run {sac} (mean) · other forecast: spring" in _legend_in_page(page):
-            break
-        page.wait_for_timeout(250)
-    assert f"run {sac} (mean) · other forecast: spring" in _legend_in_page(page)
-    page.screenshot(path=str(ARTIFACTS / "runs-table-compare.png"), full_page=True)
+    _select_and_compare(page, ppo, sac, "spring")
 
     # Rename one, after saying yes in the page.
     page.get_by_text("Runs", exact=True).first.click()  # (drawn anew: sorted as it was)

@@ -27,7 +27,7 @@ from tests.test_browser import (  # noqa: F401 (browser: a fixture)
     _the_whole_story,
     _wait_for_port,
     browser,
-    start_voila,
+    voila_process,
 )
 
 
@@ -104,7 +104,7 @@ def test_the_voila_dashboard_works_through_a_server(browser, api_server, tmp_pat
 
     install_voila_template()
     port = _free_port()
-    voila = start_voila(
+    voila = voila_process(
         port, tmp_path / "voila.log", {**client_env, "HYDRORL_DATABASE_URL": server}
     )
     try:

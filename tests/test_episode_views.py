@@ -23,6 +23,7 @@ from hydrorl.ui import EpisodeBrowser, ForecastUpload, WorkbenchApp
 from hydrorl.ui.episodes import (
     POLICIES,
     SeriesName,
+    columns_for,
     episode_plots,
     episode_table,
     legend_html,
@@ -223,6 +224,55 @@ def test_one_panel_per_reservoir_and_station_on_the_episode_range(evaluated) -> 
     nedrevatn = figures[2].y_range
     assert isinstance(nedrevatn, Range1d) and 0 < nedrevatn.start < 1 and 12 < nedrevatn.end < 13
     assert sorted(s.location for s in figures[2].renderers if isinstance(s, Span)) == [1, 12]
+
+
+def _grid(layout) -> list[list[str]]:  # noqa: ANN001
+    """The panels' titles row by row, as the Bokeh grid places them."""
+    import holoviews as hv
+
+    rows: dict[int, dict[int, str]] = {}
+    for figure, row, column in hv.render(layout).children:
+        rows.setdefault(row, {})[column] = figure.title.text.split(" (")[0]
+    return [[r[c] for c in sorted(r)] for _, r in sorted(rows.items())]
+
+
+def test_a_narrow_page_gets_fewer_columns_each_reservoir_beside_its_station(evaluated) -> None:  # noqa: ANN001
+    """Three columns where three panels of PANEL_MIN_WIDTH fit (a notebook's column in
+    JupyterLab beside its file browser has about 590 px): two, each reservoir's volume beside
+    its station, then one; the width the page reports redraws the panels only when the
+    number of columns changes."""
+    assert [columns_for(w) for w in (0, 1400, 990, 800, 790, 592, 300, 100)] == [
+        *(3, 3, 3, 3),
+        *(2, 2),
+        *(1, 1),
+    ]
+    wb, _ = evaluated
+    browser = EpisodeBrowser(wb)
+    wide = _grid(browser._plots.object)
+    assert wide == [
+        ["Hoegfjell volume", "Midtvatn volume", "Nedrevatn volume"],
+        ["Hoegfjell PS discharge", "Midtvatn PS discharge", "Nedrevatn PS discharge"],
+        ["Price", "Inflow", "Revenue"],
+    ]
+    browser._width.px = 592  # as the browser reports it
+    assert _grid(browser._plots.object) == [
+        ["Hoegfjell volume", "Hoegfjell PS discharge"],
+        ["Midtvatn volume", "Midtvatn PS discharge"],
+        ["Nedrevatn volume", "Nedrevatn PS discharge"],
+        ["Price", "Inflow"],
+        ["Revenue"],
+    ]
+    drawn = browser._plots.object
+    browser._width.px = 600  # still two columns: not drawn again
+    assert browser._plots.object is drawn
+    browser._width.px = 300
+    assert [len(row) for row in _grid(browser._plots.object)] == [1] * 9
+    browser._width.px = 1400
+    assert _grid(browser._plots.object) == wide
+    browser.scenario = "S02"  # another episode, drawn in the columns the page has room for
+    browser._width.px = 592
+    browser.scenario = "S01"
+    assert len(_grid(browser._plots.object)[0]) == 2
 
 
 def _line_styles(figures) -> dict[str, set[tuple[str, str]]]:  # noqa: ANN001

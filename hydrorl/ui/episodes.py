@@ -26,6 +26,7 @@ from hydrorl.errors import HydroRLError
 from hydrorl.protocol import WorkbenchVerbs
 from hydrorl.system import HydroSystem
 from hydrorl.ui.text import alert, html_text, text_pane
+from hydrorl.ui.width import WidthProbe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +66,8 @@ MAX_POINTS = 2000  # more steps than this are drawn as daily means (the CSV keep
 FLOWS_DAILY_FROM = pd.Timedelta(days=14)
 FLOWS = ("discharge_m3s", "spill_m3s")
 PANEL_HEIGHT = 190
-COLUMNS = 3
+PANEL_MIN_WIDTH = 260  # narrower, a panel's frame is too small to read
+COLUMNS = 3  # at most: one per reservoir, each station's panel under its reservoir's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,9 +159,21 @@ def _formatters(table: pd.DataFrame) -> dict[str, object]:
     }
 
 
-def episode_plots(series: pd.DataFrame, system: HydroSystem | None = None) -> hv.Layout:
-    """Small multiples of one episode (see the module docstring); ``system`` adds the
-    reservoirs' limits and puts each station's panel under its reservoir's."""
+def columns_for(width: int) -> int:
+    """How many panels fit side by side in ``width`` pixels (each at least
+    :data:`PANEL_MIN_WIDTH`, beside the pane's margins): :data:`COLUMNS` at most, and
+    while the width is unknown (0)."""
+    if width <= 0:
+        return COLUMNS
+    return max(1, min(COLUMNS, (width - 20) // PANEL_MIN_WIDTH))
+
+
+def episode_plots(
+    series: pd.DataFrame, system: HydroSystem | None = None, columns: int = COLUMNS
+) -> hv.Layout:
+    """Small multiples of one episode (see the module docstring) in at most ``columns``
+    columns; ``system`` adds the reservoirs' limits and puts each station's panel under its
+    reservoir's or, in fewer columns than reservoirs (a narrow page), right after it."""
     if series.empty:
         return hv.Layout([hv.Curve([], "time", "value")])
     names = {c: SeriesName.parse(c) for c in series.columns}
@@ -183,15 +197,15 @@ def episode_plots(series: pd.DataFrame, system: HydroSystem | None = None) -> hv
         place = {r: i for i, r in enumerate(reservoirs)}
         stations.sort(key=lambda s: place.get(upstream.get(s, ""), len(place)))
     for name in reservoirs:
-        panels.add("volume_mm3", name, limits=limits.get(name))
+        panels.add("volume_mm3", name, limits=limits.get(name), owner=name)
     spilt: set[str] = set()
     for name in stations:
         spill = upstream.get(name)
         if spill is not None and spill not in spilt:  # with the first station it feeds
             spilt.add(spill)
-            panels.add("discharge_m3s", name, spill=spill)
+            panels.add("discharge_m3s", name, spill=spill, owner=spill)
         else:
-            panels.add("discharge_m3s", name)
+            panels.add("discharge_m3s", name, owner=spill)
     for name in _parts(names, "spill_m3s"):
         if name not in spilt and series[f"spill_m3s:{name}"].abs().max() > 0:
             panels.add("spill_m3s", name)
@@ -201,8 +215,13 @@ def episode_plots(series: pd.DataFrame, system: HydroSystem | None = None) -> hv
     if "revenue_eur" in series.columns:
         daily = series["revenue_eur"].resample("D").sum() / 1e3
         panels.revenue(daily)
-    columns = max(1, min(COLUMNS, len(reservoirs) or 1))
-    return hv.Layout(panels.plots).cols(columns)
+    shown = max(1, min(columns, COLUMNS, len(reservoirs) or 1))
+    plots = panels.plots
+    if shown < len(reservoirs):  # each reservoir with its stations, then the rest
+        owned = list(zip(plots, panels.owners, strict=True))
+        plots = [p for r in reservoirs for p, o in owned if o == r]
+        plots += [p for p, o in owned if o not in reservoirs]
+    return hv.Layout(plots).cols(shown)
 
 
 def _parts(names: dict[str, SeriesName], quantity: str) -> list[str]:
@@ -222,6 +241,7 @@ class _Panels:
     ) -> None:
         self.data, self.daily_flows, self.names, self.xlim = data, daily_flows, names, xlim
         self.plots: list[hv.Overlay] = []
+        self.owners: list[str | None] = []  # the reservoir each panel belongs to, if any
 
     def _dimension(self) -> hv.Dimension:
         # A label of its own keeps HoloViews from sharing the y axis between panels; it is no
@@ -246,7 +266,10 @@ class _Panels:
             hover_formatters={"@{time}": "datetime"},
         )
 
-    def _finish(self, layers: list[hv.Element], title: str, **opts: object) -> None:
+    def _finish(
+        self, layers: list[hv.Element], title: str, owner: str | None = None, **opts: object
+    ) -> None:
+        self.owners.append(owner)
         self.plots.append(
             hv.Overlay(layers).opts(
                 title=title,
@@ -259,7 +282,7 @@ class _Panels:
                 show_grid=True,
                 responsive=True,
                 height=PANEL_HEIGHT,
-                min_width=260,
+                min_width=PANEL_MIN_WIDTH,
                 **opts,
             )
         )
@@ -270,6 +293,7 @@ class _Panels:
         part: str,
         limits: tuple[float, float] | None = None,
         spill: str | None = None,
+        owner: str | None = None,
     ) -> None:
         y = self._dimension()
         what = SeriesName("agent", quantity, part)
@@ -304,7 +328,7 @@ class _Panels:
             title = f"{what.label}, {low:,.0f}–{high:,.0f}"
         elif quantity in ("discharge_m3s", "spill_m3s", "inflow_m3s"):
             opts["ylim"] = (0, None)
-        self._finish(layers, title, **opts)
+        self._finish(layers, title, owner, **opts)
 
     def revenue(self, daily_keur: pd.Series) -> None:
         y = self._dimension()
@@ -328,9 +352,10 @@ def legend_html(series: pd.DataFrame, limits: bool = False) -> str:
     if limits:
         styles.append(LIMITS)
     dashes = {"solid": "solid", "dashed": "dashed", "dashdot": "dashed", "dotted": "dotted"}
-    items = [
-        f'<span style="display:inline-block;width:28px;margin:0 6px 3px 14px;'
-        f'border-top:3px {dashes[s.dash]} {s.color}"></span>{html_text(s.label)}'
+    items = [  # (each sample with its label: a narrow page wraps between items only)
+        f'<span style="white-space:nowrap"><span style="display:inline-block;width:28px;'
+        f'margin:0 6px 3px 14px;border-top:3px {dashes[s.dash]} {s.color}"></span>'
+        f"{html_text(s.label)}</span> "
         for s in styles
     ]
     return '<div class="hydrorl-episode-key">' + "".join(items) + "</div>"
@@ -371,7 +396,11 @@ class EpisodeBrowser(pn.viewable.Viewer):
         self.series = pd.DataFrame()
         self.system: HydroSystem | None = None
         self._table = pn.pane.DataFrame(
-            pd.DataFrame(), index=False, na_rep="–", sizing_mode="stretch_width"
+            pd.DataFrame(),
+            index=False,
+            na_rep="–",
+            sizing_mode="stretch_width",
+            styles={"overflow-x": "auto"},  # a page narrower than the table scrolls the table
         )
         self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._key = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 5))
@@ -398,6 +427,9 @@ class EpisodeBrowser(pn.viewable.Viewer):
         self._callback: pn.io.PeriodicCallback | None = None
         self._active = False  # the run shown still writes episodes
         self._drawn: int | None = None  # the episode the plots show
+        self._width = WidthProbe()  # the room the page gives the panels: how many columns
+        self._columns = COLUMNS
+        self._width.param.watch(self._on_width, "px")
         super().__init__(**params)
         self.reload()
 
@@ -510,7 +542,17 @@ class EpisodeBrowser(pn.viewable.Viewer):
         self.series_download.filename = f"evaluation-{self.run_id}-{scenario}-series.csv"
         self._summary.object = _summary(row)
         self._key.object = legend_html(self.series, limits=self.system is not None)
-        self._plots.object = episode_plots(self.series, self.system)
+        self._plots.object = episode_plots(self.series, self.system, self._columns)
+
+    def _on_width(self, event: param.parameterized.Event) -> None:
+        """The page laid the browser out anew: draw the panels again where fewer or more
+        columns fit (not at every pixel)."""
+        columns = columns_for(event.new)
+        if columns == self._columns:
+            return
+        self._columns = columns
+        if self._drawn is not None and not self.series.empty:
+            self._plots.object = episode_plots(self.series, self.system, columns)
 
     def _table_csv(self) -> io.StringIO:
         return io.StringIO(episode_table(self.episodes).to_csv(index=False))
@@ -521,6 +563,7 @@ class EpisodeBrowser(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
+            self._width,
             pn.FlexBox(  # wraps on a narrow page
                 pn.widgets.Select.from_param(self.param.run_id, name="Evaluation run", width=220),
                 pn.widgets.Select.from_param(self.param.scenario, width=220),

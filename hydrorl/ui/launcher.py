@@ -233,7 +233,9 @@ class RunLauncher(pn.viewable.Viewer):
             parameters=["project", "forecast", "algorithm", "agents", "timesteps"],
             show_name=False,
         )
-        return pn.Row(
+        # The run and its agents beside the settings, or below them where the page (a
+        # notebook's column) has no room for both: no row wider than the page.
+        return pn.FlexBox(
             pn.Column(
                 settings,
                 self._sliders,
@@ -242,5 +244,11 @@ class RunLauncher(pn.viewable.Viewer):
                 self.evaluate_button,
                 width=360,
             ),
-            pn.Column(self.run_select, self._message, self._agents, sizing_mode="stretch_width"),
+            pn.Column(
+                self.run_select,
+                self._message,
+                self._agents,
+                sizing_mode="stretch_width",
+                styles={"flex": "1 1 340px"},  # the rest of the row, at least the run's width
+            ),
         )

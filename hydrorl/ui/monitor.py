@@ -609,7 +609,7 @@ class TrainingMonitor(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         self.start()
-        controls = pn.Row(
+        controls = pn.FlexBox(  # wraps on a narrow page
             self.series_select,
             pn.widgets.Select.from_param(self.param.x_axis, name="X axis", width=170),
             self.smoothing_slider,
