@@ -160,6 +160,9 @@ class TrainingSettings:
         checkpoint_seconds: how often each agent saves its last checkpoint.
         callbacks: extra SB3 callbacks as ``"module:Class"`` import paths, each built
             with no arguments and run beside HydroRL's own.
+        executor: where the run's processes run (:mod:`hydrorl.launchers`): ``"local"``,
+            ``"ray"``, ``"ray:HOST:PORT"`` or ``"ray://HOST:PORT"``; ``""`` (default):
+            ``$HYDRORL_EXECUTOR``, else local.  A run records the one it started with.
     """
 
     algorithm: str = "A2C"
@@ -191,8 +194,13 @@ class TrainingSettings:
     residual_scale: float = 0.25
     callbacks: tuple[str, ...] = ()
     checkpoint_seconds: float = 30.0
+    executor: str = ""
 
     def validate(self) -> TrainingSettings:
+        if self.executor:
+            from hydrorl.launchers import executor_of
+
+            executor_of(self.executor)
         if self.algorithm not in ALGORITHMS:
             raise ValidationError(
                 f"training settings: unknown algorithm {self.algorithm!r}; "

@@ -225,7 +225,7 @@ def test_ctrl_c_during_an_upload_leaves_no_partial_forecast(tmp_path: Path) -> N
 def test_a_worker_gets_the_database_url_in_its_environment_not_its_command_line(
     database_url: str, tmp_path: Path
 ) -> None:
-    from hydrorl.training.process import spawn
+    from hydrorl.launchers import LocalLauncher
 
     if database_url.startswith("postgresql"):  # the test cluster trusts any password
         url = database_url.replace("://postgres@", "://postgres:Pw-d0-not-show@", 1)
@@ -233,7 +233,9 @@ def test_a_worker_gets_the_database_url_in_its_environment_not_its_command_line(
     else:
         url, secret = database_url, database_url.split("///", 1)[1]
     hydrorl_api.connect(url).close()  # migrated, so the worker only looks for its run
-    worker = spawn("evaluate", url, 10**9, tmp_path / "worker.log", detach=False)
+    worker = (
+        LocalLauncher().start("evaluate", url, 10**9, tmp_path / "worker.log", detach=False).process
+    )
     try:
         # Right after exec the kernel shows an empty command line for a moment.
         command_line = ""

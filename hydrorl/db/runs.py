@@ -487,3 +487,12 @@ def episode_columns(session: Session, episode: models.EvaluationEpisode) -> dict
         name: bulk.read_values(session, v.__table__, "data_id", data_id, n_steps)  # type: ignore[arg-type]
         for data_id, name in data
     }
+
+
+def run_executor(session: Session, run_id: int) -> str:
+    """Where run ``run_id``'s processes run (:mod:`hydrorl.launchers`): what it was started
+    with, ``local`` for a run from before executors (or none such)."""
+    settings = session.scalar(
+        sa.select(models.ProjectRun.settings).where(models.ProjectRun.id == run_id)
+    )
+    return str((settings or {}).get("executor") or "local")

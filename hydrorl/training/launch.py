@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 
 from hydrorl.db import Database, models
 from hydrorl.db.models import ControlCommand, RunKind, Status, utcnow
+from hydrorl.db.runs import run_executor
 from hydrorl.errors import HydroRLError, NotFoundError, ValidationError
 from hydrorl.jobs.ownership import record_owner
 from hydrorl.jobs.status import ACTIVE, FINAL, transition
+from hydrorl.launchers import executor_of, launcher_for
 from hydrorl.project import TrainingSettings
 from hydrorl.training.agent import run_folder
-from hydrorl.training.process import spawn
 
 
 def check_start_volumes(
@@ -71,7 +72,8 @@ def create_training_run(
         forecast=forecast,
         kind=RunKind.TRAIN,
         status=Status.QUEUED,
-        settings=settings.resolved().to_dict(),  # what it really runs with
+        # What it really runs with, and where (the supervisor and a resume use the same).
+        settings={**settings.resolved().to_dict(), "executor": executor_of(settings.executor)},
     )
     session.add(run)
     run.start_volumes = [
@@ -88,12 +90,15 @@ def create_training_run(
 
 
 def start_process(db: Database, kind: str, run_id: int) -> None:
-    """Start the detached process that owns a queued run; a failure to start fails the run."""
+    """Start the detached process that owns a queued run, where the run's executor says
+    (:mod:`hydrorl.launchers`); a failure to start fails the run."""
+    with db.read() as session:
+        executor = run_executor(session, run_id)
     try:
-        process = spawn(
+        process = launcher_for(executor).start(
             kind, db.url, run_id, run_folder(db.url, run_id) / f"{kind}.log", detach=True
         )
-    except OSError as e:
+    except Exception as e:  # noqa: BLE001  (whatever the launcher met: the run says it)
         problem = str(e)
         db.run_write(
             lambda s: transition(
@@ -107,7 +112,8 @@ def start_process(db: Database, kind: str, run_id: int) -> None:
             )
         )
         raise HydroRLError(f"could not start the {kind} process of run {run_id}: {e}") from e
-    record_owner(db, models.ProjectRun, run_id, process.pid)
+    if process.pid is not None:
+        record_owner(db, models.ProjectRun, run_id, process.pid)
 
 
 def request_stop(session: Session, run_id: int, agent_index: int | None = None) -> None:

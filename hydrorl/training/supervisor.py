@@ -7,22 +7,20 @@ more), and a failed agent shows on the run at once.
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from hydrorl.db import Database, models
 from hydrorl.db.models import Status, utcnow
+from hydrorl.db.runs import run_executor
 from hydrorl.jobs.heartbeat import Heartbeat
 from hydrorl.jobs.ownership import claim, fail_with_traceback, record_owner
 from hydrorl.jobs.reaper import agent_states, reap_stale, summarise
 from hydrorl.jobs.status import FINAL, transition
+from hydrorl.launchers import Launched, launcher_for
 from hydrorl.training.agent import run_folder
-from hydrorl.training.process import log_tail, spawn
 
 POLL_SECONDS = 0.5
 REAP_SECONDS = 10.0
@@ -47,26 +45,30 @@ def _supervise(db: Database, url: str, run_id: int) -> int:
         return 3
     folder = run_folder(url, run_id)
     with db.read() as session:
+        executor = run_executor(session, run_id)
         queued = session.execute(
             sa.select(models.Agent.id, models.Agent.index).where(
                 models.Agent.run_id == run_id, models.Agent.status == Status.QUEUED
             )
         ).all()
-    children: dict[int, tuple[subprocess.Popen[bytes], Path]] = {}
+    launcher = launcher_for(executor)
+    children: dict[int, Launched] = {}
     with Heartbeat(db, models.ProjectRun, run_id):
         for agent_id, index in queued:
-            log = folder / f"agent-{index}.log"
-            process = spawn("agent", url, agent_id, log, detach=False)
-            record_owner(db, models.Agent, agent_id, process.pid)
-            children[agent_id] = (process, log)
+            process = launcher.start(
+                "agent", url, agent_id, folder / f"agent-{index}.log", detach=False
+            )
+            if process.pid is not None:
+                record_owner(db, models.Agent, agent_id, process.pid)
+            children[agent_id] = process
         shown = ""
         next_reap = time.monotonic() + REAP_SECONDS
         while True:
-            for agent_id, (process, log) in list(children.items()):
+            for agent_id, process in list(children.items()):
                 code = process.poll()
                 if code is not None:
                     del children[agent_id]
-                    _agent_exited(db, agent_id, code, log)
+                    _agent_exited(db, agent_id, code, process)
             run_status, statuses, summary = _look(db, run_id)
             if all(s in FINAL for s in statuses):
                 break
@@ -102,10 +104,10 @@ def _show(db: Database, run_id: int, summary: str) -> None:
     )
 
 
-def _agent_exited(db: Database, agent_id: int, code: int, log: Path) -> None:
+def _agent_exited(db: Database, agent_id: int, code: int, process: Launched) -> None:
     """A child ended: if its row still says it works, it died; say how."""
-    how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-    tail = log_tail(log)
+    how = process.how_it_ended(code)
+    tail = process.output_tail()
     said = {
         "status_reason": f"agent process ended without reporting ({how})",
         "error": f"agent process ended without reporting ({how}); last lines of its log:\n{tail}",
@@ -129,15 +131,12 @@ def _agent_exited(db: Database, agent_id: int, code: int, log: Path) -> None:
     db.run_write(write)
 
 
-def _await_exit(children: dict[int, tuple[subprocess.Popen[bytes], Path]]) -> None:
+def _await_exit(children: dict[int, Launched]) -> None:
     """Let agents that have reported finish exiting; kill those that hang."""
     deadline = time.monotonic() + EXIT_SECONDS
-    for process, _ in children.values():
-        try:
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+    for process in children.values():
+        if not process.wait(deadline - time.monotonic()):
             process.kill()
-            process.wait()
 
 
 def _finish(db: Database, run_id: int, stop_requested: bool) -> None:

@@ -10,6 +10,7 @@ from hydrorl.demo import count
 from hydrorl.errors import HydroRLError, NotFoundError
 from hydrorl.project import ALGORITHMS, TrainingSettings
 from hydrorl.protocol import WorkbenchVerbs
+from hydrorl.ui.agent_table import UNKNOWN, agent_table
 from hydrorl.ui.text import alert, html_text, text_pane
 
 
@@ -29,7 +30,9 @@ class RunLauncher(pn.viewable.Viewer):
         self.workbench = workbench
         self.volume_sliders: dict[str, pn.widgets.FloatSlider] = {}
         self._sliders = pn.Column()
-        self._agents = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width")
+        self._agents = pn.pane.DataFrame(
+            agent_table(pd.DataFrame()), index=False, na_rep=UNKNOWN, sizing_mode="stretch_width"
+        )
         super().__init__(**params)
         self.start_button = pn.widgets.Button(name="Start", button_type="primary")
         self.stop_button = pn.widgets.Button(name="Stop run", button_type="danger")
@@ -168,20 +171,7 @@ class RunLauncher(pn.viewable.Viewer):
         except NotFoundError:  # deleted in another page or session
             self._run_gone()
             return
-        agents = self.workbench.agents(self.run_id)
-        agents = agents.assign(best_validation=(100.0 * agents["best_validation"]).round(2))
-        agents = agents.rename(columns={"best_validation": "best validation (% of bound)"})
-        self._agents.object = agents[
-            [
-                "index",
-                "status",
-                "timesteps_done",
-                "timesteps",
-                "best validation (% of bound)",
-                "best_peak_reward",
-                "status_reason",
-            ]
-        ]
+        self._agents.object = agent_table(self.workbench.agents(self.run_id))
         self.param.trigger("message")
 
     def _run_gone(self) -> None:
@@ -190,7 +180,7 @@ class RunLauncher(pn.viewable.Viewer):
         self.reload_runs()
         runs = list(self.run_select.options.values())
         self.run_id = runs[-1] if runs else None
-        self._agents.object = pd.DataFrame()
+        self._agents.object = agent_table(pd.DataFrame())
         self._say(f"Run {gone} was deleted (in another page or session).")
 
     @param.depends("message", "run_id")
