@@ -553,6 +553,7 @@ def test_the_supervisor_says_how_an_agent_died_even_after_a_reader_reaped_it(
 ) -> None:
     """An open dashboard may see a killed agent's pid gone before its supervisor reaps the
     child (seen in CI under load): the signal and the log still reach the agent's row."""
+    from hydrorl.launchers import LocalProcess
     from hydrorl.training.supervisor import _agent_exited
 
     run_id, (agent_id,) = _run_with_agents(wb)
@@ -564,7 +565,7 @@ def test_the_supervisor_says_how_an_agent_died_even_after_a_reader_reaped_it(
     assert "is gone" in wb.agents(run_id).loc[0, "status_reason"]
     log = tmp_path / "agent-0.log"
     log.write_text("learning...\n")
-    _agent_exited(wb.database, agent_id, -signal.SIGKILL, log)
+    _agent_exited(wb.database, agent_id, -signal.SIGKILL, LocalProcess(gone, log))
     agent = wb.agents(run_id).loc[0]
     assert agent["status"] == "failed"
     assert (
