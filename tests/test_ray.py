@@ -106,7 +106,7 @@ def demo(wb: hydrorl.Workbench, ray_head: str, monkeypatch: pytest.MonkeyPatch):
     kill_processes_of(wb)
 
 
-def test_a_run_switched_to_ray_by_one_setting_trains_there(
+def test_a_run_switched_to_ray_by_one_setting_trains_and_evaluates_there(
     demo: hydrorl.Workbench, ray_head: str
 ) -> None:
     executor = f"ray:{ray_head}"
@@ -127,6 +127,12 @@ def test_a_run_switched_to_ray_by_one_setting_trains_there(
 
         pids = [a.pid for a in session.get(models.ProjectRun, run.id).agents]
     assert all(pid and pid != os.getpid() for pid in pids)
+    # Its evaluation goes to the cluster too (the run's executor, recorded).
+    evaluation = demo.evaluate(run.id)
+    info = demo.wait(evaluation.id, timeout=300)
+    assert info.status == "completed", (info.status_reason, info.error)
+    assert demo.run(evaluation.id).settings["executor"] == executor
+    assert len(demo.episodes(evaluation.id)) == 2
 
 
 def test_an_unknown_executor_is_refused_before_any_process(demo: hydrorl.Workbench) -> None:
@@ -178,13 +184,3 @@ def test_a_ray_worker_killed_fails_its_agent_with_a_reason_and_the_run_resumes(
     updates = demo.curves(run.id, "n_updates")
     for _, points in updates.groupby("agent"):  # it went on from its checkpoint
         assert points["timestep"].is_unique and points["value"].is_monotonic_increasing
-
-
-def test_an_evaluation_runs_on_the_cluster(demo: hydrorl.Workbench, ray_head: str) -> None:
-    run = demo.start_training("Demo project", "Demo forecast", **TINY, executor=f"ray:{ray_head}")
-    assert demo.wait(run.id, timeout=300).status == "completed"
-    evaluation = demo.evaluate(run.id)
-    info = demo.wait(evaluation.id, timeout=300)
-    assert info.status == "completed", (info.status_reason, info.error)
-    assert demo.run(evaluation.id).settings["executor"] == f"ray:{ray_head}"
-    assert len(demo.episodes(evaluation.id)) == 2
